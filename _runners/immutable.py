@@ -1,0 +1,3 @@
+"""x"""
+def plan():
+    return 1

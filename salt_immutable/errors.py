@@ -1,0 +1,70 @@
+"""The one error hierarchy of salt-immutable.
+
+Library code raises these; the Salt faces translate them exactly once (``CommandExecutionError`` in
+modules, ``result=False`` in states, a non-zero exit in runners). Messages carry the operation, the
+resource and the cause, so they can be shown to an operator as they are.
+"""
+
+
+class ImmutableError(Exception):
+    """Base class of every error salt-immutable raises on purpose."""
+
+
+class SpecError(ImmutableError):
+    """The ``immutable`` pillar does not describe valid fleets.
+
+    ``problems`` lists every problem found, each as ``(pillar_path, message)``.
+    """
+
+    def __init__(self, problems):
+        self.problems = tuple(problems)
+        lines = [f"{path}: {message}" for path, message in self.problems]
+        count = len(self.problems)
+        header = f"invalid immutable pillar ({count} problem{'s' if count != 1 else ''}):"
+        super().__init__("\n".join([header, *(f"  - {line}" for line in lines)]))
+
+
+class ConfigError(ImmutableError):
+    """The master configuration lacks or garbles a setting salt-immutable needs."""
+
+
+class ProviderError(ImmutableError):
+    """A cloud API call failed.
+
+    ``operation`` is what we tried ("create instance"), ``resource`` what it was about
+    ("web-g1-1"), ``reasons`` the API's own error reasons and ``status`` the HTTP status, if any.
+    """
+
+    def __init__(self, operation, resource=None, reasons=(), status=None):
+        self.operation = operation
+        self.resource = resource
+        self.reasons = tuple(reasons)
+        self.status = status
+        where = f" {resource}" if resource else ""
+        why = "; ".join(self.reasons) or "no reason given"
+        code = f" (HTTP {status})" if status else ""
+        super().__init__(f"{operation}{where} failed{code}: {why}")
+
+
+class NotFound(ProviderError):
+    """The resource does not exist (HTTP 404)."""
+
+
+class InvalidRequest(ProviderError):
+    """The API rejected the request as invalid (HTTP 400)."""
+
+
+class Conflict(ProviderError):
+    """The resource is busy or in a state that forbids the action (409, ``Linode busy.``)."""
+
+
+class Transient(ProviderError):
+    """A failure worth retrying that persisted through every retry (429, 5xx, timeouts)."""
+
+
+class ProviderProtocolError(ProviderError):
+    """The API answered with something the client could not understand."""
+
+
+class ProviderTimeout(ProviderError):
+    """A resource did not reach the awaited status before its deadline."""

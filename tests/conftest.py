@@ -1,0 +1,3 @@
+"""Fixtures shared by every test tier."""
+
+pytest_plugins = ["tests.support.emulator"]
