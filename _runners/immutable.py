@@ -1,3 +1,59 @@
-"""x"""
-def plan():
-    return 1
+"""Operator verbs of salt-immutable, run on the master: ``salt-run immutable.<verb>``.
+
+Thin: each verb checks its arguments, makes one library call through ``salt_immutable.api`` and turns
+the library's errors into a clean failure (no traceback, non-zero exit, ``result: False``).
+"""
+
+import logging
+from typing import TYPE_CHECKING
+
+try:
+    from salt_immutable import api, errors
+
+    IMPORT_ERROR = None
+except ImportError as err:  # the classic sync path on a master without the library
+    IMPORT_ERROR = str(err)
+
+if TYPE_CHECKING:
+    __opts__: dict
+    __context__: dict
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "immutable"
+
+
+def __virtual__():
+    if IMPORT_ERROR:
+        return False, f"the salt_immutable library is not importable ({IMPORT_ERROR}): pip install salt-immutable"
+    return __virtualname__
+
+
+def plan(fleet=None):
+    """
+    Show what ``immutable.roll`` works towards: the desired fleets, validated from the master's pillar.
+
+    No Linode API is called. A pillar with problems fails with every problem named by its pillar path.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.plan
+        salt-run immutable.plan fleet=web --out=json
+
+    fleet
+        Only this fleet. Defaults to every fleet of the pillar.
+    """
+    return _envelope(api.plan, __opts__, fleet=fleet)
+
+
+def _envelope(verb, *args, **kwargs):
+    """Run a verb; a library error becomes a structured failure with a non-zero exit code."""
+    try:
+        return verb(*args, **kwargs)
+    except errors.ImmutableError as err:
+        log.error("immutable: %s", err)
+        failure = api.failure(err)
+        __context__["retcode"] = failure["retcode"]
+        return failure

@@ -68,3 +68,12 @@ class ProviderProtocolError(ProviderError):
 
 class ProviderTimeout(ProviderError):
     """A resource did not reach the awaited status before its deadline."""
+
+
+class ActionFailed(ProviderError):
+    """An asynchronous cloud action ended in failure rather than in the awaited status.
+
+    For example a boot that fell back to ``offline`` instead of reaching ``running``, or a captured
+    image that vanished before it became ``available`` (Linode deletes the image of a failed capture).
+    Unlike :class:`ProviderTimeout`, waiting longer would not help.
+    """

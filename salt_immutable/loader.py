@@ -1,7 +1,10 @@
-"""The ``salt.loader`` entry point: where an installed salt-immutable keeps its Salt faces.
+"""The ``salt.loader`` entry point, and where an installed salt-immutable keeps its Salt faces.
 
-A ``pip install`` on the master registers the runner and the states with no sync step. The minion
-module is deliberately absent: minions receive ``_modules/immutable.py`` through ``saltutil.sync_*``.
+``faces/`` mirrors the repository's layout (``_runners``, ``_modules``), so that:
+
+- a ``pip install`` on the master registers the runner with no sync step;
+- ``faces/`` can be added to the master's ``file_roots``, from where minions receive
+  ``_modules/immutable.py`` with ``saltutil.sync_modules`` (minions do not get the package).
 """
 
 from pathlib import Path
@@ -12,6 +15,5 @@ FACES = Path(__file__).resolve().parent / "faces"
 def extension_dirs():
     """Return the loader folders per Salt extension type, as Salt's entry point protocol asks."""
     return {
-        "runners": [str(FACES / "runners")],
-        "states": [str(FACES / "states")],
+        "runners": [str(FACES / "_runners")],
     }

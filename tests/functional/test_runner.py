@@ -1,0 +1,115 @@
+"""The runner face, loaded by Salt's runner loader from the installed entry point."""
+
+import inspect
+import pickle
+
+import pytest
+
+from salt_immutable import errors
+from tests.support.saltconfig import write_pillar
+
+BAD_FLEET = {"linode": {"region": "us-east"}, "fleets": {"web": {"version": 1.4, "count": 2}}}
+
+
+def test_plan_returns_the_example_fleet_with_defaults(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts())
+    ret = runners["immutable.plan"]()
+    assert ret["result"] is True
+    web = ret["fleets"]["web"]
+    assert web["version"] == "1.0.0" and web["count"] == 2
+    assert web["linode"] == {"region": "us-east", "type": "g6-standard-1", "base_image": "linode/debian12"}
+    assert web["rollout"]["max_surge"] == 1 and web["rollout"]["auto_rollback"] is True
+    assert "retcode" not in context
+
+
+def test_plan_for_one_fleet(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts())
+    assert list(runners["immutable.plan"](fleet="web")["fleets"]) == ["web"]
+
+
+def test_plan_of_an_unknown_fleet_fails_naming_it(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts())
+    ret = runners["immutable.plan"](fleet="db")
+    assert ret["result"] is False and ret["retcode"] == 1 and context["retcode"] == 1
+    assert ret["problems"] == [{"path": "immutable:fleets:db", "message": "no such fleet (the pillar defines: web)"}]
+
+
+def test_bad_pillar_fails_with_every_problem_and_a_nonzero_retcode(tmp_path, master_opts, runner_loader):
+    pillar = write_pillar(tmp_path / "pillar", BAD_FLEET)
+    runners, context = runner_loader(master_opts(pillar_roots=[pillar]))
+    ret = runners["immutable.plan"]()
+    assert ret["result"] is False and ret["error"] == "SpecError"
+    assert context["retcode"] == 1 and ret["retcode"] == 1
+    assert {p["path"] for p in ret["problems"]} == {"immutable:fleets:web:version", "immutable:fleets:web:bake"}
+    assert "immutable:fleets:web:version: expected a quoted string" in ret["comment"]
+
+
+def test_missing_pillar_says_how_to_target_it(tmp_path, master_opts, runner_loader):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    runners, _ = runner_loader(master_opts(pillar_roots=[empty]))
+    ret = runners["immutable.plan"]()
+    assert ret["result"] is False and "no immutable pillar" in ret["comment"]
+
+
+def test_pillar_id_setting_selects_whose_pillar_is_compiled(tmp_path, master_opts, runner_loader):
+    pillar = tmp_path / "pillar"
+    write_pillar(pillar, {"linode": {"region": "eu-west"}, "fleets": {}})
+    (pillar / "top.sls").write_text("base:\n  fleet-spec:\n    - immutable\n")
+    runners, _ = runner_loader(master_opts(pillar_roots=[pillar], pillar_id="fleet-spec"))
+    assert runners["immutable.plan"]() == {"result": True, "fleets": {}}
+
+
+def test_bad_master_setting_is_a_clean_failure(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts(linode_tokn="x"))
+    ret = runners["immutable.plan"]()
+    assert ret["result"] is False and ret["error"] == "ConfigError" and context["retcode"] == 1
+    assert "unknown key(s) linode_tokn" in ret["comment"]
+
+
+def test_token_in_master_config_never_reaches_the_return(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts(linode_token="tok-SECRET-123"))
+    assert "tok-SECRET-123" not in repr(runners["immutable.plan"]())
+
+
+def public_runner_functions(runners):
+    return {name: func for name, func in runners.items() if name.startswith("immutable.")}
+
+
+def test_every_public_runner_function_has_a_cli_example(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts())
+    functions = public_runner_functions(runners)
+    assert functions
+    for name, func in functions.items():
+        assert "CLI Example:" in (func.__doc__ or ""), name
+
+
+def test_every_runner_argspec_pickles(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts())
+    for name, func in public_runner_functions(runners).items():
+        spec = inspect.getfullargspec(func)
+        assert pickle.loads(pickle.dumps(spec)) == spec, name
+
+
+LIBRARY_ERRORS = [
+    errors.SpecError([("immutable:fleets:web", "boom")]),
+    errors.ConfigError("master config immutable: boom"),
+    errors.NotFound("get instance", "web-g1-1", ["Not found"], 404),
+    errors.Transient("create instance", "web-g1-1", ["Too many requests"], 429),
+]
+
+
+@pytest.mark.parametrize("error", LIBRARY_ERRORS, ids=lambda e: type(e).__name__)
+def test_every_runner_function_converts_library_errors(monkeypatch, master_opts, runner_loader, error):
+    from salt_immutable import api
+
+    def fail(*_args, **_kwargs):
+        raise error
+
+    runners, context = runner_loader(master_opts())
+    for name in public_runner_functions(runners):
+        monkeypatch.setattr(api, name.split(".", 1)[1], fail)
+        ret = runners[name]()
+        assert ret["result"] is False and ret["retcode"] == 1, name
+        assert ret["error"] == type(error).__name__ and str(error) == ret["comment"]
+        assert context["retcode"] == 1
