@@ -1,0 +1,427 @@
+"""Model objects: plain dataclasses whose ``to_json()`` emits exactly Linode's field names.
+
+Fields that the API never shows (``user_data``, a job's deadlines) live on the models too, so that
+``dataclasses.asdict`` is their persisted form and ``cls(**state)`` brings them back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from linode_emu import catalog
+
+
+def api_time(epoch: float) -> str:
+    """Linode's datetime format: ``YYYY-MM-DDTHH:MM:SS`` in UTC, no zone, no fraction."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+
+
+def entity_ref(kind: str, entity_id, label: str | None, url: str) -> dict:
+    """An event's ``entity`` / ``secondary_entity`` object."""
+    return {"id": entity_id, "label": label, "type": kind, "url": "/v4" + url}
+
+
+@dataclass
+class Instance:
+    """A Linode. ``user_data`` is kept for the machines (never returned by GET)."""
+
+    id: int
+    label: str
+    region: str
+    type: str
+    image: str | None
+    status: str
+    created: str
+    updated: str
+    ipv4: list[str]
+    host_uuid: str
+    tags: list[str] = field(default_factory=list)
+    group: str = ""
+    user_data: str | None = None
+    watchdog_enabled: bool = True
+    alerts: dict | None = None
+    booted_config_id: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"/linode/instances/{self.id}"
+
+    def ref(self) -> dict:
+        return entity_ref("linode", self.id, self.label, self.url)
+
+    def to_json(self) -> dict:
+        linode_type = catalog.find(catalog.TYPES, self.type)
+        return {
+            "id": self.id,
+            "label": self.label,
+            "group": self.group,
+            "status": self.status,
+            "created": self.created,
+            "updated": self.updated,
+            "type": self.type,
+            "region": self.region,
+            "image": self.image,
+            "ipv4": list(self.ipv4),
+            "ipv6": f"2001:db8::{self.id:x}/128",
+            "hypervisor": "kvm",
+            "specs": {
+                "disk": linode_type["disk"],
+                "memory": linode_type["memory"],
+                "vcpus": linode_type["vcpus"],
+                "gpus": linode_type["gpus"],
+                "transfer": linode_type["transfer"],
+            },
+            "alerts": self.alerts or default_alerts(linode_type["vcpus"]),
+            "backups": {
+                "enabled": False,
+                "available": False,
+                "schedule": {"day": None, "window": None},
+                "last_successful": None,
+            },
+            "watchdog_enabled": self.watchdog_enabled,
+            "host_uuid": self.host_uuid,
+            "has_user_data": self.user_data is not None,
+            "tags": list(self.tags),
+        }
+
+
+def default_alerts(vcpus: int) -> dict:
+    """The alert thresholds a new Linode gets (CPU scales with its cores)."""
+    return {"cpu": 90 * vcpus, "network_in": 10, "network_out": 10, "transfer_quota": 80, "io": 10000}
+
+
+@dataclass
+class Disk:
+    """A Linode's disk (root ext4 or swap)."""
+
+    id: int
+    linode_id: int
+    label: str
+    size: int
+    filesystem: str
+    status: str
+    created: str
+    updated: str
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "status": self.status,
+            "size": self.size,
+            "filesystem": self.filesystem,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+DEVICE_SLOTS = ("sda", "sdb", "sdc", "sdd", "sde", "sdf", "sdg", "sdh")
+
+
+@dataclass
+class Config:
+    """A Linode's configuration profile; ``devices`` maps sda..sdh to a disk, a volume or None."""
+
+    id: int
+    linode_id: int
+    label: str
+    devices: dict
+    created: str
+    updated: str
+
+    def ref(self) -> dict:
+        return entity_ref(
+            "linode_config", self.id, self.label, f"/linode/instances/{self.linode_id}/configs/{self.id}"
+        )
+
+    def free_slot(self) -> str | None:
+        """The first device slot with nothing in it."""
+        return next((slot for slot in DEVICE_SLOTS if not self.devices.get(slot)), None)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "kernel": "linode/grub2",
+            "comments": "",
+            "memory_limit": 0,
+            "run_level": "default",
+            "virt_mode": "paravirt",
+            "root_device": "/dev/sda",
+            "initrd": None,
+            "interfaces": [],
+            "helpers": {
+                "updatedb_disabled": True,
+                "distro": True,
+                "modules_dep": True,
+                "network": True,
+                "devtmpfs_automount": True,
+            },
+            "devices": {slot: self.devices.get(slot) for slot in DEVICE_SLOTS},
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+@dataclass
+class Image:
+    """A private image captured from a disk (``id`` is ``private/<n>``)."""
+
+    id: str
+    label: str
+    description: str | None
+    size: int
+    status: str
+    created: str
+    updated: str
+    capabilities: list[str]
+    tags: list[str]
+    regions: list[dict]
+    created_by: str
+
+    @property
+    def url(self) -> str:
+        return f"/images/{self.id}"
+
+    def ref(self) -> dict:
+        return entity_ref("image", self.id, self.label, self.url)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "description": self.description,
+            "created": self.created,
+            "updated": self.updated,
+            "created_by": self.created_by,
+            "deprecated": False,
+            "is_public": False,
+            "size": self.size,
+            "total_size": self.size * max(1, len(self.regions)),
+            "type": "manual",
+            "expiry": None,
+            "eol": None,
+            "vendor": None,
+            "status": self.status,
+            "capabilities": list(self.capabilities),
+            "tags": list(self.tags),
+            "regions": [dict(region) for region in self.regions],
+        }
+
+
+@dataclass
+class Volume:
+    """A Block Storage volume; attached when ``linode_id`` is set."""
+
+    id: int
+    label: str
+    region: str
+    size: int
+    status: str
+    created: str
+    updated: str
+    tags: list[str] = field(default_factory=list)
+    linode_id: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"/volumes/{self.id}"
+
+    def ref(self) -> dict:
+        return entity_ref("volume", self.id, self.label, self.url)
+
+    def to_json(self, linode_label: str | None) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "status": self.status,
+            "size": self.size,
+            "region": self.region,
+            "linode_id": self.linode_id,
+            "linode_label": linode_label,
+            "filesystem_path": f"/dev/disk/by-id/scsi-0Linode_Volume_{self.label}",
+            "hardware_type": "nvme",
+            "created": self.created,
+            "updated": self.updated,
+            "tags": list(self.tags),
+        }
+
+
+@dataclass
+class NodeBalancer:
+    """A NodeBalancer; its configs and nodes are separate models."""
+
+    id: int
+    label: str
+    region: str
+    ipv4: str
+    created: str
+    updated: str
+    tags: list[str] = field(default_factory=list)
+    client_conn_throttle: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"/nodebalancers/{self.id}"
+
+    def ref(self) -> dict:
+        return entity_ref("nodebalancer", self.id, self.label, self.url)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "region": self.region,
+            "hostname": self.ipv4.replace(".", "-") + ".ip.linodeusercontent.com",
+            "ipv4": self.ipv4,
+            "ipv6": None,
+            "created": self.created,
+            "updated": self.updated,
+            "client_conn_throttle": self.client_conn_throttle,
+            "transfer": {"in": None, "out": None, "total": None},
+            "tags": list(self.tags),
+        }
+
+
+NODEBALANCER_CONFIG_DEFAULTS = {
+    "port": 80,
+    "protocol": "http",
+    "algorithm": "roundrobin",
+    "stickiness": "none",
+    "check": "none",
+    "check_interval": 31,
+    "check_timeout": 30,
+    "check_attempts": 3,
+    "check_path": "",
+    "check_body": "",
+    "check_passive": True,
+    "proxy_protocol": "none",
+    "cipher_suite": "recommended",
+    "ssl_cert": None,
+    "ssl_key": None,
+}
+
+
+@dataclass
+class NodeBalancerConfig:
+    """One port of a NodeBalancer; ``settings`` holds the NODEBALANCER_CONFIG_DEFAULTS keys."""
+
+    id: int
+    nodebalancer_id: int
+    settings: dict
+
+    def to_json(self, nodes: list[NodeBalancerNode]) -> dict:
+        body = {"id": self.id, "nodebalancer_id": self.nodebalancer_id, **self.settings}
+        body["ssl_cert"] = "<REDACTED>" if self.settings.get("ssl_cert") else None
+        body["ssl_key"] = "<REDACTED>" if self.settings.get("ssl_key") else None
+        body["ssl_commonname"] = ""
+        body["ssl_fingerprint"] = ""
+        body["nodes_status"] = {
+            "up": sum(node.status == "UP" for node in nodes),
+            "down": sum(node.status == "DOWN" for node in nodes),
+        }
+        return body
+
+
+@dataclass
+class NodeBalancerNode:
+    """A backend of a NodeBalancer config; ``address`` is ``<private ip>:<port>``."""
+
+    id: int
+    config_id: int
+    nodebalancer_id: int
+    label: str
+    address: str
+    weight: int = 100
+    mode: str = "accept"
+    status: str = "unknown"
+
+    def ref(self) -> dict:
+        url = f"/nodebalancers/{self.nodebalancer_id}/configs/{self.config_id}/nodes/{self.id}"
+        return entity_ref("nodebalancer_node", self.id, self.label, url)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "config_id": self.config_id,
+            "nodebalancer_id": self.nodebalancer_id,
+            "label": self.label,
+            "address": self.address,
+            "weight": self.weight,
+            "mode": self.mode,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Job:
+    """The pending part of an event: when it started, when it is due, how often it was read.
+
+    ``start_at``/``finish_at`` are absolute wall-clock seconds so a restarted emulator carries on.
+    ``params`` are what the finishing step needs (e.g. the image of a capture); ``fails`` decides the
+    outcome at the start (injected boot/capture failures).
+    """
+
+    start_at: float
+    finish_at: float
+    reads: int = 0
+    fails: bool = False
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Event:
+    """An account event; ``job`` is set while it is scheduled or started."""
+
+    id: int
+    action: str
+    entity: dict
+    secondary_entity: dict | None
+    status: str
+    created: str
+    percent_complete: int | None = None
+    message: str | None = None
+    duration: float = 0.0
+    job: Job | None = None
+
+    @classmethod
+    def from_state(cls, state: dict) -> Event:
+        job = state.get("job")
+        return cls(**{**state, "job": Job(**job) if job else None})
+
+    def concerns(self, kind: str, ids) -> bool:
+        """True when this event's entity or secondary entity is one of these objects."""
+        return any(
+            ref is not None and ref["type"] == kind and ref["id"] in ids
+            for ref in (self.entity, self.secondary_entity)
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "created": self.created,
+            "entity": dict(self.entity),
+            # The API types a secondary entity's id as a string (it is often an image id).
+            "secondary_entity": {**self.secondary_entity, "id": str(self.secondary_entity["id"])}
+            if self.secondary_entity
+            else None,
+            "status": self.status,
+            "percent_complete": self.percent_complete,
+            "message": self.message,
+            "duration": self.duration,
+            "rate": None,
+            "time_remaining": None,
+            "read": False,
+            "seen": False,
+            "username": "emulator",
+        }
+
+
+def to_state(model) -> dict:
+    """The persisted form of a model: every field, including the hidden ones (a shallow copy)."""
+    state = dict(vars(model))
+    if isinstance(state.get("job"), Job):
+        state["job"] = dict(vars(state["job"]))
+    return state

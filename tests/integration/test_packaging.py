@@ -1,0 +1,56 @@
+"""What ``pip install salt-immutable`` puts on a master: the library, the faces and the entry point."""
+
+import configparser
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from salt_immutable import cli, loader
+from tests.support.saltconfig import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
+        check=True,
+    )
+    (path,) = out.glob("salt_immutable-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_wheel_carries_the_faces_as_real_files(wheel):
+    for face in ("_runners/immutable.py", "_modules/immutable.py"):
+        shipped = wheel.read(f"salt_immutable/faces/{face}")
+        assert shipped == (REPO / face).read_bytes(), face
+
+
+def test_wheel_registers_the_salt_loader_entry_point(wheel):
+    (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    entry_points = configparser.ConfigParser()
+    entry_points.read_string(wheel.read(name).decode())
+    assert entry_points["salt.loader"]["salt-immutable"] == "salt_immutable.loader:extension_dirs"
+    assert entry_points["console_scripts"]["salt-immutable"] == "salt_immutable.cli:main"
+
+
+def test_wheel_ships_the_emulator(wheel):
+    assert "linode_emu/__main__.py" in wheel.namelist()
+
+
+def test_entry_point_names_existing_runner_folder():
+    dirs = loader.extension_dirs()
+    assert set(dirs) == {"runners"}
+    (runners,) = dirs["runners"]
+    assert (Path(runners) / "immutable.py").read_bytes() == (REPO / "_runners/immutable.py").read_bytes()
+
+
+def test_file_root_command_prints_the_folder_minions_sync_from(capsys):
+    assert cli.main(["file-root"]) == 0
+    root = capsys.readouterr().out.strip()
+    assert root == str(loader.FACES)
+    assert (loader.FACES / "_modules" / "immutable.py").read_bytes() == (REPO / "_modules/immutable.py").read_bytes()

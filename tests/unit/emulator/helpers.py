@@ -1,0 +1,42 @@
+"""Helpers shared by the emulator tests."""
+
+from __future__ import annotations
+
+import re
+
+START = 1_750_000_000.0
+ROOT_PASS = "s3cret-pass"
+API_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = START):
+        self.current = now
+
+    def now(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds
+
+
+def create_linode(backend, label="web-1", **kwargs) -> dict:
+    """Create a Linode from linode/debian12 in us-east through the backend; returns its JSON."""
+    params = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": ROOT_PASS}
+    return backend.create_instance(label=label, **{**params, **kwargs})
+
+
+def run_until_idle(backend, clock, step=1.0, limit=1000) -> None:
+    """Move the clock in steps until no job is scheduled or started."""
+    for _ in range(limit):
+        if all(event["status"] not in ("scheduled", "started") for event in backend.list_events()):
+            return
+        clock.advance(step)
+    raise AssertionError("jobs still running")
+
+
+def events_of(backend, action: str) -> list[dict]:
+    """The events with this action, oldest first."""
+    return [event for event in reversed(backend.list_events()) if event["action"] == action]

@@ -1,0 +1,65 @@
+"""State survives an emulator restart: objects, id counters, and work in progress."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from tests.support.emulator import EMULATOR_TOKEN, wait_until
+from tests.unit.emulator.helpers import ROOT_PASS
+
+AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
+LINODE = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": ROOT_PASS}
+
+
+def call(server, method, path, body=None):
+    response = requests.request(method, server.api_url + path, json=body, headers=AUTH, timeout=10)
+    assert response.ok, response.text
+    return response.json()
+
+
+def test_objects_and_counters_survive_a_restart(emulator_factory, tmp_path):
+    state_dir = tmp_path / "state"
+    first = emulator_factory(state_dir=state_dir, policy="immediate")
+    linode = call(first, "POST", "/linode/instances", {**LINODE, "label": "web-1", "tags": ["fleet:web"]})
+    volume = call(first, "POST", "/volumes", {"label": "data", "size": 10, "linode_id": linode["id"]})
+    nodebalancer = call(first, "POST", "/nodebalancers", {"region": "us-east", "label": "front"})
+    before = {
+        path: call(first, "GET", path)
+        for path in ("/linode/instances", "/volumes", "/nodebalancers", "/tags")
+    }
+    first.stop()
+
+    second = emulator_factory(state_dir=state_dir, policy="immediate")
+    assert {path: call(second, "GET", path) for path in before} == before
+    assert call(second, "GET", f"/volumes/{volume['id']}")["linode_id"] == linode["id"]
+    newer = call(second, "POST", "/linode/instances", {**LINODE, "label": "web-2"})
+    assert newer["id"] > linode["id"]
+    assert newer["ipv4"] != linode["ipv4"]
+    assert call(second, "POST", "/nodebalancers", {"region": "us-east"})["id"] > nodebalancer["id"]
+
+
+def test_a_capture_continues_across_a_restart(emulator_factory, tmp_path):
+    state_dir = tmp_path / "state"
+    first = emulator_factory(state_dir=state_dir, time_scale=0.005)
+    linode = call(first, "POST", "/linode/instances", {**LINODE, "label": "web-1", "booted": False})
+    wait_until(lambda: call(first, "GET", f"/linode/instances/{linode['id']}")["status"] == "offline")
+    disk = call(first, "GET", f"/linode/instances/{linode['id']}/disks")["data"][0]
+    image = call(first, "POST", "/images", {"disk_id": disk["id"], "label": "web-v1"})
+    first.stop()
+
+    second = emulator_factory(state_dir=state_dir, time_scale=0.005)
+    assert call(second, "GET", f"/images/{image['id']}")["status"] in ("creating", "available")
+    wait_until(lambda: call(second, "GET", f"/images/{image['id']}")["status"] == "available")
+    events = call(second, "GET", "/account/events")["data"]
+    assert (events[0]["action"], events[0]["status"]) == ("disk_imagize", "finished")
+
+
+def test_the_state_file_is_always_whole_json(emulator, tmp_path):
+    state_file = tmp_path / "emulator" / "state.json"
+    for n in range(5):
+        call(emulator, "POST", "/linode/instances", {**LINODE, "label": f"web-{n}"})
+        saved = json.loads(state_file.read_text())
+        assert len(saved["instances"]) == n + 1
+    assert sorted(path.name for path in state_file.parent.iterdir()) == ["state.json"]
