@@ -1,16 +1,18 @@
 """``python -m linode_emu``: serve the emulator until SIGTERM or SIGINT.
 
 Prints ``linode_emu listening on http://HOST:PORT`` (one line, flushed) once it accepts requests.
+The token may come from ``LINODE_EMU_TOKEN`` instead of ``--token`` (kept out of the process list).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 
-from linode_emu.machines import DRIVER_NAMES
+from linode_emu.machines import DRIVER_NAMES, MachineError, default_driver_name
 from linode_emu.server import EmulatorServer
 
 
@@ -25,9 +27,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--time-scale", type=float, default=1.0, help="multiplier of every simulated delay (default: 1.0)"
     )
     parser.add_argument(
-        "--machines", choices=DRIVER_NAMES, default="none", help="what stands behind a Linode"
+        "--machines",
+        choices=DRIVER_NAMES,
+        help="what stands behind a Linode: a real OS in Linux namespaces, or nothing "
+        "(default: namespace where the kernel allows it, else none)",
     )
-    parser.add_argument("--token", help="the only bearer token accepted (default: any)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("LINODE_EMU_TOKEN"),
+        help="the only bearer token accepted (default: $LINODE_EMU_TOKEN, else any)",
+    )
     parser.add_argument("--no-rate-limits", action="store_true", help="never answer 429 Too many requests")
     return parser.parse_args(argv)
 
@@ -37,17 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    server = EmulatorServer(
-        args.state_dir,
-        host=args.host,
-        port=args.port,
-        time_scale=args.time_scale,
-        token=args.token,
-        rate_limits=not args.no_rate_limits,
-        machines=args.machines,
-    ).start()
+    machines = args.machines or default_driver_name()
+    try:
+        server = EmulatorServer(
+            args.state_dir,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            token=args.token,
+            rate_limits=not args.no_rate_limits,
+            machines=machines,
+        ).start()
+    except MachineError as err:
+        print(f"linode_emu: {err}", file=sys.stderr)
+        return 2
     try:
         print(f"linode_emu listening on {server.url}", flush=True)
+        print(f"linode_emu machines: {machines}", file=sys.stderr, flush=True)
         while not stop.wait(0.2):
             pass
     finally:

@@ -14,7 +14,7 @@ import threading
 
 from linode_emu import catalog, validation
 from linode_emu.errors import EmuApiError, invalid, linode_busy, not_found
-from linode_emu.machines import MachineDriver
+from linode_emu.machines import BootRequest, MachineDriver, MachineError
 from linode_emu.models import (
     NODEBALANCER_CONFIG_DEFAULTS,
     Config,
@@ -285,6 +285,7 @@ class Backend:
         event.message = message
         if event.action == "disk_imagize":
             self._images.pop(job.params["image_id"], None)
+            self._driver.delete_image(job.params["image_id"])
 
     def _jobs_of(self, kind: str, entity_id) -> list[Event]:
         """Active jobs whose main entity is that object."""
@@ -308,7 +309,8 @@ class Backend:
     def _finish_linode_boot(self, event: Event, job: Job, end: float) -> None:
         instance = self._instances[event.entity["id"]]
         if job.fails:
-            event.message = "Linode failed to boot: the kernel did not start"
+            event.message = f"Linode failed to boot: {job.params.get('failure') or 'the kernel did not start'}"
+            self._driver.shutdown(instance.id)
             self._move(instance, "offline")
         else:
             self._move(instance, "running")
@@ -330,6 +332,7 @@ class Backend:
         if job.fails:
             event.message = "Image creation failed: the disk could not be read"
             del self._images[image.id]
+            self._driver.delete_image(image.id)
             return
         check_transition("image", image.status, "available")
         image.status = "available"
@@ -463,7 +466,7 @@ class Backend:
                 self._detach(volume)
         self._delete_nodes_at(instance.ipv4)
         self._move(instance, "deleting")
-        self._driver.delete(instance)
+        self._driver.delete(instance.id, [disk.id for disk in self._disks_of(instance.id)])
         self._start_job("linode_delete", instance.ref(), None)
 
     @_writes
@@ -483,7 +486,7 @@ class Backend:
         if instance.status == "offline":
             return
         self._move(instance, "shutting_down")
-        self._driver.shutdown(instance)
+        self._driver.shutdown(instance.id)
         self._start_job("linode_shutdown", instance.ref(), None)
 
     @_writes
@@ -496,11 +499,10 @@ class Backend:
             self._start_boot(instance, config, self._now())
             return
         self._move(instance, "rebooting")
-        self._driver.shutdown(instance)
-        self._driver.boot(instance)
+        self._driver.shutdown(instance.id)
         instance.booted_config_id = config.id
-        fails = self._take_boot_failure(instance)
-        self._start_job("linode_reboot", instance.ref(), config.ref(), fails=fails)
+        failure = self._boot_machine(instance)
+        self._start_job("linode_reboot", instance.ref(), config.ref(), fails=bool(failure), failure=failure)
 
     @_writes
     def rebuild_instance(
@@ -520,8 +522,7 @@ class Backend:
         if not image:
             raise invalid("image", "image is required")
         source = self._check_deploy(image, root_pass, authorized_keys, authorized_users, user_data)
-        if instance.status == "running":
-            self._driver.shutdown(instance)
+        self._driver.delete(instance.id, [disk.id for disk in self._disks_of(instance.id)])
         self._move(instance, "rebuilding")
         self._disks = {key: disk for key, disk in self._disks.items() if disk.linode_id != linode_id}
         self._configs = {key: cfg for key, cfg in self._configs.items() if cfg.linode_id != linode_id}
@@ -593,9 +594,37 @@ class Backend:
     def _start_boot(self, instance: Instance, config: Config, start: float) -> None:
         self._move(instance, "booting")
         instance.booted_config_id = config.id
-        self._driver.boot(instance)
-        fails = self._take_boot_failure(instance)
-        self._start_job("linode_boot", instance.ref(), config.ref(), start=start, fails=fails)
+        failure = self._boot_machine(instance)
+        self._start_job(
+            "linode_boot", instance.ref(), config.ref(), start=start, fails=bool(failure), failure=failure
+        )
+
+    def _boot_machine(self, instance: Instance) -> str | None:
+        """Start the machine behind ``instance``; returns why the boot fails, or None."""
+        if self._take_boot_failure(instance):
+            return "the kernel did not start"
+        try:
+            self._driver.boot(self._boot_request(instance))
+        except MachineError as err:
+            return str(err)
+        return None
+
+    def _boot_request(self, instance: Instance) -> BootRequest:
+        attached = [volume for volume in self._volumes.values() if volume.linode_id == instance.id]
+        return BootRequest(
+            linode_id=instance.id,
+            label=instance.label,
+            address=instance.ipv4[0],
+            disk_id=self._root_disk(instance.id).id,
+            user_data=instance.user_data,
+            volumes={volume.filesystem_path(): volume.id for volume in attached},
+        )
+
+    def _disks_of(self, linode_id: int) -> list[Disk]:
+        return [disk for disk in self._disks.values() if disk.linode_id == linode_id]
+
+    def _root_disk(self, linode_id: int) -> Disk:
+        return next(disk for disk in self._disks_of(linode_id) if disk.filesystem == "ext4")
 
     def _boot_or_stop(self, instance: Instance, job: Job, end: float) -> None:
         configs = [config for config in self._configs.values() if config.linode_id == instance.id]
@@ -698,6 +727,7 @@ class Backend:
         for disk in (root, swap):
             self._disks[disk.id] = disk
         self._configs[config.id] = config
+        self._driver.prepare_disk(root.id, source["id"] if source["id"].startswith("private/") else None)
 
     def _mark_disks_ready(self, instance: Instance) -> None:
         for disk in self._disks.values():
@@ -741,10 +771,13 @@ class Backend:
             regions=[],
             created_by="emulator",
         )
-        self._images[image.id] = image
         fails = self._capture_failures > 0
         self._capture_failures -= int(fails)
-        self._driver.capture(instance, disk, image)
+        try:
+            image.size = self._driver.capture(disk.id, image.id) or image.size
+        except MachineError as err:
+            raise invalid("disk_id", f"The disk could not be imaged: {err}") from err
+        self._images[image.id] = image
         self._start_job(
             "disk_imagize",
             instance.ref(),
@@ -792,6 +825,7 @@ class Backend:
             if event.action == "disk_imagize" and event.job.params["image_id"] == image_id:
                 self._cancel(event, "Image deleted")
         self._images.pop(image_id, None)
+        self._driver.delete_image(image_id)
         self._notify("image_delete", image.ref())
 
     def _image_json(self, image_id: str) -> dict | None:
@@ -917,6 +951,7 @@ class Backend:
         for event in self._jobs_of("volume", volume_id):
             self._cancel(event, "Volume deleted")
         del self._volumes[volume_id]
+        self._driver.delete_volume(volume_id)
         self._notify("volume_delete", volume.ref())
 
     def _volume(self, volume_id: int) -> Volume:
@@ -1214,6 +1249,47 @@ class Backend:
                 del self._nodebalancer_nodes[node.id]
                 nodebalancer = self._nodebalancers[node.nodebalancer_id]
                 self._notify("nodebalancer_node_delete", nodebalancer.ref(), node.ref())
+
+    # ------------------------------------------------------------------ the data plane
+
+    @_reads
+    def tick(self) -> None:
+        """Let jobs progress with nobody reading: machines and NodeBalancers live on their own."""
+        self._advance()
+
+    @_writes
+    def resume_machines(self) -> None:
+        """After a restart of the emulator: start again the machines of Linodes that were up."""
+        for instance in self._instances.values():
+            if instance.status in ("booting", "rebooting", "running"):
+                failure = self._boot_machine(instance)
+                if failure and instance.status == "running":
+                    self._move(instance, "offline")
+
+    def close_machines(self) -> None:
+        """The emulator stops: every machine stops with it (their Linodes stay as recorded)."""
+        with self._lock:
+            self._driver.close()
+
+    @_reads
+    def balancer_configs(self) -> list[dict]:
+        """Every NodeBalancer config with its NodeBalancer's address, for the proxies."""
+        return [
+            {"id": config.id, "address": self._nodebalancers[config.nodebalancer_id].ipv4, **config.settings}
+            for config in self._nodebalancer_configs.values()
+        ]
+
+    @_reads
+    def balancer_nodes(self, config_id: int) -> list[dict]:
+        """The nodes of a config as the proxy needs them (id, address, mode, status)."""
+        return [node.to_json() for node in self._nodes_of(config_id)]
+
+    @_writes
+    def set_node_status(self, node_id: int, status: str) -> None:
+        """Record a health-check verdict (UP or DOWN) on a node that still exists."""
+        node = self._nodebalancer_nodes.get(node_id)
+        if node is not None and node.status != status:
+            node.status = status
 
     # ------------------------------------------------------------------ tags
 

@@ -231,6 +231,10 @@ class Volume:
     def ref(self) -> dict:
         return entity_ref("volume", self.id, self.label, self.url)
 
+    def filesystem_path(self) -> str:
+        """Where the volume appears on its Linode."""
+        return f"/dev/disk/by-id/scsi-0Linode_Volume_{self.label}"
+
     def to_json(self, linode_label: str | None) -> dict:
         return {
             "id": self.id,
@@ -240,7 +244,7 @@ class Volume:
             "region": self.region,
             "linode_id": self.linode_id,
             "linode_label": linode_label,
-            "filesystem_path": f"/dev/disk/by-id/scsi-0Linode_Volume_{self.label}",
+            "filesystem_path": self.filesystem_path(),
             "hardware_type": "nvme",
             "created": self.created,
             "updated": self.updated,

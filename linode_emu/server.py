@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from linode_emu import routes
 from linode_emu.backend import Backend
+from linode_emu.balancer import Balancers
 from linode_emu.control import PREFIX as CONTROL_PREFIX
 from linode_emu.control import Control, RequestLog
 from linode_emu.errors import EmuApiError, not_found
@@ -31,6 +32,8 @@ from linode_emu.transitions import TransitionPolicy
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/v4beta", "/v4")
+# How often, with machines, jobs progress and NodeBalancer proxies follow the API without any request.
+TICK_SECONDS = 0.25
 
 
 @dataclass
@@ -253,9 +256,11 @@ class EmulatorServer:
         self._address = (host, port)
         self._stopping = threading.Event()
         default_policy = TransitionPolicy(policy=policy, reads=reads, time_scale=time_scale)
+        self.machines = machines
         self.backend = Backend(
-            StateStore(state_dir), clock=clock, policy=default_policy, driver=make_driver(machines)
+            StateStore(state_dir), clock=clock, policy=default_policy, driver=make_driver(machines, state_dir)
         )
+        self.balancers = Balancers(self.backend, log=log.warning)
         limiter = RateLimiter(enabled=rate_limits, clock=clock)
         faults = FaultInjector()
         request_log = RequestLog()
@@ -263,6 +268,7 @@ class EmulatorServer:
         self._app = EmulatorApp(self.backend, control, limiter, faults, request_log, token, self._stopping)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
 
     def start(self) -> EmulatorServer:
         self._stopping.clear()
@@ -271,7 +277,17 @@ class EmulatorServer:
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="linode_emu", daemon=True
         )
         self._thread.start()
+        if self.machines != "none":
+            self.backend.resume_machines()
+            self._ticker = threading.Thread(target=self._tick, name="linode_emu-tick", daemon=True)
+            self._ticker.start()
         return self
+
+    def _tick(self) -> None:
+        """With machines, the world moves on its own: jobs finish and NodeBalancers follow the API."""
+        while not self._stopping.wait(TICK_SECONDS):
+            self.backend.tick()
+            self.balancers.reconcile()
 
     @property
     def port(self) -> int:
@@ -294,6 +310,11 @@ class EmulatorServer:
         self._httpd.close_connections()
         self._httpd.server_close()
         self._thread.join()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        self.balancers.close()
+        self.backend.close_machines()
         self._httpd = None
 
     def __enter__(self) -> EmulatorServer:

@@ -1,33 +1,81 @@
 """Machine drivers: what stands behind an emulated Linode.
 
-The backend calls a driver's hooks when a Linode starts booting, starts shutting down, is deleted,
-and when one of its disks is captured into an image. The base class is the ``none`` driver
-(``--machines none``): the API alone, no machines. A later driver (``namespace``) overrides the hooks.
+The backend tells a driver when a Linode's root disk is made, when the Linode boots, shuts down or is
+deleted, when a disk is captured into an image, and when images or volumes go away. The base class is
+the ``none`` driver (``--machines none``): the API alone, no machines. The ``namespace`` driver
+(:mod:`linode_emu.machines.namespace`) runs a real OS and a real salt-minion behind every Linode.
 """
 
 from __future__ import annotations
 
-DRIVER_NAMES = ("none",)
+from dataclasses import dataclass, field
+
+DRIVER_NAMES = ("none", "namespace")
+
+
+class MachineError(Exception):
+    """A machine cannot boot or be captured; the message says why."""
+
+
+@dataclass(frozen=True)
+class BootRequest:
+    """What a machine needs to know to boot."""
+
+    linode_id: int
+    label: str
+    address: str
+    disk_id: int
+    user_data: str | None = None
+    volumes: dict = field(default_factory=dict)  # filesystem_path -> volume id
 
 
 class MachineDriver:
     """The ``none`` driver: every hook does nothing."""
 
-    def boot(self, linode) -> None:
-        """``linode`` (a models.Instance) starts booting."""
+    name = "none"
 
-    def shutdown(self, linode) -> None:
-        """``linode`` starts shutting down (also before a reboot or rebuild)."""
+    def prepare_disk(self, disk_id: int, image_id: str | None) -> None:
+        """A root disk is made: empty above the base image, or from private image ``image_id``."""
 
-    def delete(self, linode) -> None:
-        """``linode`` is being deleted."""
+    def boot(self, request: BootRequest) -> None:
+        """A Linode starts booting; MachineError makes that boot fail."""
 
-    def capture(self, linode, disk, image) -> None:
-        """``disk`` of the offline ``linode`` is being captured as ``image`` (a models.Image)."""
+    def shutdown(self, linode_id: int) -> None:
+        """A Linode starts shutting down (also before a reboot or rebuild)."""
+
+    def delete(self, linode_id: int, disk_ids: list[int]) -> None:
+        """A Linode and these disks of it are deleted."""
+
+    def capture(self, disk_id: int, image_id: str) -> int | None:
+        """An offline Linode's disk is captured as ``image_id``; returns the image's size in MB if known."""
+        return None
+
+    def delete_image(self, image_id: str) -> None:
+        """A private image is gone."""
+
+    def delete_volume(self, volume_id: int) -> None:
+        """A volume is gone."""
+
+    def close(self) -> None:
+        """The emulator stops: stop every machine."""
 
 
-def make_driver(name: str) -> MachineDriver:
-    """The driver called ``name``; ValueError for an unknown one."""
-    if name not in DRIVER_NAMES:
-        raise ValueError(f"unknown machines driver {name!r} (known: {', '.join(DRIVER_NAMES)})")
-    return MachineDriver()
+def make_driver(name: str, state_dir) -> MachineDriver:
+    """The driver called ``name``; MachineError when it cannot run here, ValueError for an unknown one."""
+    if name == "none":
+        return MachineDriver()
+    if name == "namespace":
+        from linode_emu.machines.namespace import NamespaceDriver, unsupported_reason
+
+        reason = unsupported_reason()
+        if reason:
+            raise MachineError(f"namespace machines cannot run here: {reason} (use --machines none)")
+        return NamespaceDriver(state_dir)
+    raise ValueError(f"unknown machines driver {name!r} (known: {', '.join(DRIVER_NAMES)})")
+
+
+def default_driver_name() -> str:
+    """``namespace`` where the kernel allows it, else ``none``."""
+    from linode_emu.machines.namespace import unsupported_reason
+
+    return "none" if unsupported_reason() else "namespace"

@@ -1,0 +1,201 @@
+"""The ``namespace`` machine driver: a real OS and a real salt-minion behind every emulated Linode.
+
+A booted Linode is a mount+UTS+PID namespace whose PID 1 is :mod:`linode_emu.machines.init`. Its
+root is an overlay of the host root (the public base image) and the Linode's disk folder. A private
+image is a tar of a disk folder, taken while the Linode is offline; a disk made from it starts as a
+copy. Volumes are folders, bound into machines where their fstab says.
+
+Layout under the emulator's state dir::
+
+    disks/<disk id>/{upper,work}     a disk's content (the overlay's upper layer)
+    images/<image id>.tar            a captured private image
+    volumes/<volume id>/             a volume's content
+    machines/<linode id>/            boot.json, console.log, root/ (the mount point)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from linode_emu.machines import MachineDriver, MachineError, cloudinit
+
+STOP_TIMEOUT_SECONDS = 15
+# Overlay whiteouts are character devices and opaque folders carry trusted.* xattrs: keep both.
+TAR_FLAGS = ["--xattrs", "--xattrs-include=trusted.*", "--numeric-owner"]
+
+
+def unsupported_reason():
+    """Why namespace machines cannot run here, or None when they can."""
+    if not shutil.which("unshare"):
+        return "the 'unshare' command (util-linux) is missing"
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        return "the kernel has no overlay filesystem"
+    probe = subprocess.run([*_unshare_prefix(), "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot create mount/UTS/PID namespaces: {probe.stderr.strip() or probe.returncode}"
+    return None
+
+
+def _unshare_prefix():
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return ["unshare", *user, "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--kill-child"]
+
+
+def default_salt_minion():
+    """The salt-minion of the emulator's own Python environment (machines see the host root)."""
+    return str(Path(sys.executable).parent / "salt-minion")
+
+
+class NamespaceDriver(MachineDriver):
+    """Boots, stops and captures namespace machines; owns the disk, image and volume folders."""
+
+    name = "namespace"
+
+    def __init__(self, state_dir, salt_minion=None):
+        self.state_dir = Path(state_dir)
+        self.salt_minion = salt_minion or default_salt_minion()
+        self.running = {}  # linode id -> Popen of its unshare process
+
+    # ------------------------------------------------------------------ folders
+
+    def disk_dir(self, disk_id):
+        return self.state_dir / "disks" / str(disk_id)
+
+    def image_file(self, image_id):
+        """Where private image ``private/N`` keeps its content."""
+        return self.state_dir / "images" / f"{str(image_id).rpartition('/')[2]}.tar"
+
+    def volume_dir(self, volume_id):
+        """A volume's folder, created on first use."""
+        folder = self.state_dir / "volumes" / str(volume_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def machine_dir(self, linode_id):
+        return self.state_dir / "machines" / str(linode_id)
+
+    # ------------------------------------------------------------------ disks and images
+
+    def prepare_disk(self, disk_id, image_id):
+        """A new disk: empty above the base image, or a copy of private image ``image_id``."""
+        disk = self.disk_dir(disk_id)
+        self.delete_disk(disk_id)
+        (disk / "upper").mkdir(parents=True)
+        (disk / "work").mkdir()
+        if image_id is not None:
+            archive = self.image_file(image_id)
+            if not archive.exists():
+                raise MachineError(f"image {image_id} has no captured content")
+            self._tar("-xpf", str(archive), "-C", str(disk / "upper"))
+
+    def delete_disk(self, disk_id):
+        shutil.rmtree(self.disk_dir(disk_id), ignore_errors=True)
+
+    def capture(self, disk_id, image_id):
+        """Pack a disk's content into image ``image_id``; returns the image's size in MB."""
+        upper = self.disk_dir(disk_id) / "upper"
+        if not upper.is_dir():
+            raise MachineError(f"disk {disk_id} has no content to capture")
+        archive = self.image_file(image_id)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        self._tar("-cpf", str(partial), "-C", str(upper), ".")
+        os.replace(partial, archive)
+        return max(1, math.ceil(archive.stat().st_size / (1024 * 1024)))
+
+    def delete_image(self, image_id):
+        self.image_file(image_id).unlink(missing_ok=True)
+
+    def delete_volume(self, volume_id):
+        shutil.rmtree(self.state_dir / "volumes" / str(volume_id), ignore_errors=True)
+
+    @staticmethod
+    def _tar(*args):
+        result = subprocess.run(["tar", *TAR_FLAGS, *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise MachineError(f"tar {' '.join(args[:2])} failed: {result.stderr.strip()}")
+
+    # ------------------------------------------------------------------ machines
+
+    def boot(self, request):
+        """Start the machine of a BootRequest; bad user_data raises MachineError and nothing starts."""
+        try:
+            cloudinit.parse(cloudinit.decode_user_data(request.user_data))
+        except cloudinit.CloudConfigError as err:
+            raise MachineError(f"cloud-init cannot use the user_data: {err}") from err
+        self.shutdown(request.linode_id)
+        disk = self.disk_dir(request.disk_id)
+        if not (disk / "upper").is_dir():
+            raise MachineError(f"disk {request.disk_id} of linode {request.linode_id} does not exist")
+        folder = self.machine_dir(request.linode_id)
+        (folder / "root").mkdir(parents=True, exist_ok=True)
+        boot = {
+            "instance_id": request.linode_id,
+            "hostname": request.label,
+            "address": request.address,
+            "root": str(folder / "root"),
+            "upper": str(disk / "upper"),
+            "work": str(disk / "work"),
+            "user_data": request.user_data,
+            "volumes": {path: str(self.volume_dir(vid)) for path, vid in request.volumes.items()},
+            "salt_minion": self.salt_minion,
+            "console": str(folder / "console.log"),
+        }
+        (folder / "boot.json").write_text(json.dumps(boot, indent=1))
+        with open(folder / "console.log", "ab") as console:
+            self.running[request.linode_id] = subprocess.Popen(
+                [*_unshare_prefix(), sys.executable, "-m", "linode_emu.machines.init", str(folder / "boot.json")],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=console,
+                start_new_session=True,
+            )
+
+    def is_running(self, linode_id):
+        process = self.running.get(linode_id)
+        return process is not None and process.poll() is None
+
+    def shutdown(self, linode_id):
+        """Stop a machine gracefully (SIGTERM to its PID 1), then by force; no-op when not running."""
+        process = self.running.pop(linode_id, None)
+        if process is None or process.poll() is not None:
+            return
+        for pid in _children(process.pid):
+            _signal(pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            # Killing unshare makes --kill-child SIGKILL the namespace's PID 1, and so everything in it.
+            process.kill()
+            process.wait()
+
+    def delete(self, linode_id, disk_ids):
+        """Stop the machine and delete its disks and folder."""
+        self.shutdown(linode_id)
+        for disk_id in disk_ids:
+            self.delete_disk(disk_id)
+        shutil.rmtree(self.machine_dir(linode_id), ignore_errors=True)
+
+    def close(self):
+        for linode_id in list(self.running):
+            self.shutdown(linode_id)
+
+
+def _children(pid):
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _signal(pid, sig):
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

@@ -1,0 +1,29 @@
+"""PURE: the cloud-init user_data that turns a new Linode into a known minion of this master.
+
+The key pair is generated and accepted on the master beforehand (``key.gen_accept``), so the minion
+authenticates at once and nothing is ever auto-accepted. JSON is valid YAML, so the document is written
+with the standard library alone.
+"""
+
+import json
+
+HEADER = "#cloud-config\n"
+
+
+def minion_cloud_config(minion_id, master, master_port, keys, grains=None, mounts=()):
+    """``#cloud-config`` text: a salt-minion with this id, key pair and grains, pointed at ``master``.
+
+    ``keys`` is the ``{"pub", "priv"}`` pair of ``key.gen_accept``; ``mounts`` are cloud-init
+    ``[device, mount point, ...]`` entries (volumes).
+    """
+    config = {
+        "salt_minion": {
+            "conf": {"id": minion_id, "master": master, "master_port": master_port},
+            "grains": dict(grains or {}),
+            "public_key": keys["pub"],
+            "private_key": keys["priv"],
+        }
+    }
+    if mounts:
+        config["mounts"] = [list(entry) for entry in mounts]
+    return HEADER + json.dumps(config, indent=1, sort_keys=True) + "\n"
