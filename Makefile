@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow lint clean
+.PHONY: test test-slow lint demo clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,11 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
+demo: $(STAMP)
+	$(VENV)/bin/salt-immutable demo --dir .demo-lab
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .demo-lab

@@ -17,6 +17,7 @@ except ImportError as err:  # the classic sync path on a master without the libr
 if TYPE_CHECKING:
     __opts__: dict
     __context__: dict
+    __jid_event__: object
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,47 @@ def plan(fleet=None):
         Only this fleet. Defaults to every fleet of the pillar.
     """
     return _envelope(api.plan, __opts__, fleet=fleet)
+
+
+def bake(fleet=None, version=None, force=False, keep_builder_on_failure=False, quiet=False):
+    """
+    Bake the image of a fleet: build, seal, capture and prove it. Idempotent.
+
+    A builder Linode applies the fleet's bake states, passes its tests and is sealed; its disk becomes
+    the image ``<fleet>-<version>``, which a candidate Linode must then prove (boot states, tests,
+    zero changes under test=True). A proven image for the version is returned as it is.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.bake fleet=web
+        salt-run immutable.bake fleet=web version=1.4.3 keep_builder_on_failure=True
+
+    fleet
+        The fleet to bake. Required.
+    version
+        The version to bake. Defaults to the fleet's version in pillar.
+    force
+        Re-bake an existing image that is not proven yet, instead of proving it. Defaults to False.
+    keep_builder_on_failure
+        Keep the builder (or candidate) and its key when the bake fails, for debugging. Defaults to False.
+    quiet
+        Print no progress lines (useful with --out=json). Defaults to False.
+    """
+    return _envelope(
+        api.bake,
+        __opts__,
+        fleet,
+        version=version,
+        force=force,
+        keep_builder_on_failure=keep_builder_on_failure,
+        progress=None if quiet else _progress,
+    )
+
+
+def _progress(message):
+    __jid_event__.fire_event({"message": message}, "progress")
 
 
 def _envelope(verb, *args, **kwargs):

@@ -11,6 +11,9 @@ immutable:
       count: 2
       bake:
         states: [examples.webapp]
+        secrets: [webapp:build_token]
+      boot:
+        states: [examples.webapp.secrets]
       tests:
         saltcheck: [examples.webapp]
         converge: true

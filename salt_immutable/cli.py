@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from salt_immutable import lab, loader
+from salt_immutable import demo, lab, loader
 from salt_immutable.errors import ImmutableError
 
 
@@ -15,6 +15,8 @@ def build_parser():
         "file-root",
         help="print the folder to add to the master's file_roots so minions can sync _modules/immutable.py",
     )
+    demo_parser = commands.add_parser("demo", help="bake the example fleet on the lab and serve it from the image")
+    demo_parser.add_argument("--dir", default=".demo-lab", help="the lab's folder (default: ./.demo-lab)")
     lab_parser = commands.add_parser("lab", help="a salt-master and the Linode emulator in one folder")
     verbs = lab_parser.add_subparsers(dest="verb", required=True)
     for verb, text in (("up", "start the lab"), ("status", "what runs"), ("down", "stop everything")):
@@ -49,6 +51,8 @@ def main(argv=None):
         print(loader.FACES)
         return 0
     try:
+        if args.command == "demo":
+            return demo.run(args.dir)
         return run_lab(args)
     except ImmutableError as err:
         print(f"salt-immutable: {err}", file=sys.stderr)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from salt_immutable.errors import ConfigError
 
 DEFAULT_API_URL = "https://api.linode.com/v4"
-KNOWN_KEYS = ("linode_token", "api_url", "pillar_id")
+KNOWN_KEYS = ("linode_token", "api_url", "pillar_id", "master_address")
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class MasterSettings:
 
     api_url: str = DEFAULT_API_URL
     pillar_id: str = ""
+    master_address: str = ""
     # Kept out of repr so that the token never lands in a log line or a return by accident.
     linode_token: str = field(default="", repr=False)
 
@@ -34,5 +35,6 @@ def master_settings(opts):
     return MasterSettings(
         api_url=raw.get("api_url") or DEFAULT_API_URL,
         pillar_id=raw.get("pillar_id") or opts.get("id", ""),
+        master_address=raw.get("master_address", ""),
         linode_token=raw.get("linode_token", ""),
     )

@@ -77,3 +77,11 @@ class ActionFailed(ProviderError):
     image that vanished before it became ``available`` (Linode deletes the image of a failed capture).
     Unlike :class:`ProviderTimeout`, waiting longer would not help.
     """
+
+
+class SaltCallError(ImmutableError):
+    """A call to a minion failed or got no answer; the message names the minion and the function."""
+
+
+class BakeError(ImmutableError):
+    """A bake failed; the message names the phase and the cause (failed state ids, failed tests...)."""

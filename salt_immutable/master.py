@@ -1,11 +1,18 @@
-"""What salt-immutable asks of the Salt master it runs in: the fleet pillar, for now.
+"""What salt-immutable asks of the Salt master it runs in: pillar, minion keys, minion calls, events.
 
 Takes the master ``opts`` explicitly; never reads Salt's dunders.
 """
 
-import salt.pillar
+import os
+import subprocess
+import time
 
-from salt_immutable.errors import ConfigError
+import salt.client
+import salt.pillar
+import salt.utils.event
+import salt.wheel
+
+from salt_immutable.errors import ConfigError, SaltCallError
 
 
 def compile_fleet_pillar(opts, pillar_id):
@@ -24,3 +31,112 @@ def compile_fleet_pillar(opts, pillar_id):
     if render_errors:
         raise ConfigError(f"compile pillar for {pillar_id} failed: {'; '.join(map(str, render_errors))}")
     return pillar
+
+
+class SaltMaster:
+    """Minion keys, calls to minions and master events, for the master in ``opts``."""
+
+    def __init__(self, opts):
+        self.opts = opts
+
+    def _wheel(self, fun, minion_id):
+        wheel = salt.wheel.WheelClient(self.opts.copy())
+        try:
+            # print_event=False: inside salt-run the wheel would print its return (a private key!).
+            return wheel.cmd(fun, [minion_id], print_event=False)
+        finally:
+            wheel.destroy()
+
+    def accept_new_key(self, minion_id):
+        """A fresh key pair for ``minion_id``, accepted here (``key.gen_accept``): {"pub", "priv"}."""
+        self._wheel("key.delete", minion_id)
+        keys = self._wheel("key.gen_accept", minion_id)
+        if not keys or "priv" not in keys:
+            raise SaltCallError(f"key.gen_accept {minion_id} returned no key pair")
+        return keys
+
+    def delete_key(self, minion_id):
+        """Forget the key of ``minion_id`` (accepted, pending or rejected)."""
+        self._wheel("key.delete", minion_id)
+
+    def has_key(self, minion_id):
+        listing = self._wheel("key.name_match", minion_id) or {}
+        return any(minion_id in ids for ids in listing.values())
+
+    def call(self, minion_id, fun, arg=(), kwarg=None, timeout=300):
+        """Run ``fun`` on one minion; return its result. SaltCallError without an answer or on failure."""
+        with salt.client.LocalClient(mopts=self.opts) as local:
+            answers = local.cmd(
+                minion_id, fun, arg=list(arg), kwarg=kwarg or {}, timeout=timeout, full_return=True,
+                gather_job_timeout=min(timeout, self.opts.get("gather_job_timeout", 10)),
+            )
+        answer = (answers or {}).get(minion_id)
+        if not isinstance(answer, dict) or "ret" not in answer:
+            raise SaltCallError(f"{fun} on {minion_id}: no answer within {timeout}s")
+        if answer.get("retcode", 0) != 0 and not isinstance(answer["ret"], dict):
+            raise SaltCallError(f"{fun} on {minion_id} failed: {answer['ret']}")
+        return answer["ret"], answer.get("retcode", 0)
+
+    def wait_for_minion(self, minion_id, deadline, interval=1.0):
+        """Wait until ``minion_id`` answers ``test.ping``; SaltCallError when ``deadline`` passes first."""
+        while not deadline.expired():
+            try:
+                if self.call(minion_id, "test.ping", timeout=5)[0] is True:
+                    return
+            except SaltCallError:
+                pass
+            time.sleep(interval)
+        raise SaltCallError(f"minion {minion_id} did not answer within {deadline.seconds:.0f}s")
+
+    def wait_until_silent(self, minion_id, deadline, interval=1.0):
+        """Wait until ``minion_id`` stops answering (a sealed machine stops its minion last)."""
+        while not deadline.expired():
+            try:
+                if self.call(minion_id, "test.ping", timeout=3)[0] is not True:
+                    return
+            except SaltCallError:
+                return
+            time.sleep(interval)
+        raise SaltCallError(f"minion {minion_id} still answers {deadline.seconds:.0f}s after it was sealed")
+
+    def fire(self, tag, data):
+        """Fire ``data`` on the master event bus under ``tag``."""
+        with salt.utils.event.get_master_event(self.opts, self.opts["sock_dir"], listen=False) as bus:
+            bus.fire_event(data, tag)
+
+    def state_tree_commit(self):
+        """The git commit of the first state tree folder, when it is a git checkout."""
+        roots = (self.opts.get("file_roots") or {}).get("base") or []
+        if not roots or not os.path.isdir(roots[0]):
+            return None
+        found = subprocess.run(
+            ["git", "-C", roots[0], "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        )
+        return found.stdout.strip() or None if found.returncode == 0 else None
+
+    def address(self, configured):
+        """The address new minions reach this master on."""
+        if configured:
+            return configured
+        interface = self.opts.get("interface", "0.0.0.0")
+        if interface in ("0.0.0.0", "::"):
+            raise ConfigError(
+                "master config immutable:master_address is required: the master listens on every "
+                f"interface ({interface}), so new servers cannot be told which address to use"
+            )
+        return interface
+
+
+def resolve_token(opts, configured):
+    """The Linode token: the master config's value (an ``sdb://`` URI is looked up), else LINODE_TOKEN."""
+    token = configured or os.environ.get("LINODE_TOKEN", "")
+    if token.startswith("sdb://"):
+        import salt.utils.sdb
+
+        token = salt.utils.sdb.sdb_get(token, opts) or ""
+    if not token:
+        raise ConfigError(
+            "no Linode token: set immutable:linode_token in the master config (a value or an sdb:// URI) "
+            "or LINODE_TOKEN in the master's environment"
+        )
+    return token

@@ -151,11 +151,20 @@ class LinodeSpec:
     base_image: str = _setting(_string, "linode/debian12", doc="image the builder boots to bake from")
 
 
+def _pillar_keys(value):
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip(":") for item in value):
+        raise _Invalid(f"expected a list of pillar keys such as [webapp:build_token], got {_describe(value)}")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class BakeSpec:
     """What is baked into the image, on the builder only."""
 
     states: tuple = _setting(_state_names, doc="states applied on the builder and captured in the image")
+    secrets: tuple = _setting(
+        _pillar_keys, (), doc="pillar keys (a:b) of the builder whose values must not be left in the image"
+    )
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,9 @@ class Machine:
         os.setsid()
 
     def environment(self):
-        return {"PATH": MACHINE_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+        # No bytecode: the host's Python trees are the machine's too, and pyc files written into them
+        # would land in the Linode's disk.
+        return {"PATH": MACHINE_PATH, "HOME": "/root", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 
     def run(self, argv, what):
         """Run a command to completion; its output goes to the machine's cloud-init output log."""

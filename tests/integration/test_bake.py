@@ -1,0 +1,204 @@
+"""``salt-run immutable.bake`` on the lab: a real master, the emulator with namespace machines.
+
+The example ``web`` fleet bakes, seals, captures and proves its image; broken fleets fail cleanly and
+leave no Linode and no accepted key behind.
+"""
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import salt.config
+import yaml
+
+from salt_immutable import lab, seed
+from salt_immutable.linode import LinodeProvider
+from salt_immutable.master import SaltMaster
+from tests.support.saltconfig import REPO
+
+BIN = Path(sys.executable).parent
+DATA = REPO / "tests" / "data" / "bake"
+BAKE_MARKER = f"BAKE-SECRET-{secrets.token_hex(8)}"
+BOOT_MARKER = f"BOOT-SECRET-{secrets.token_hex(8)}"
+
+
+@pytest.fixture(scope="module")
+def bake_lab(tmp_path_factory):
+    """The lab with the example trees, plus the failing fleets and unique secret markers."""
+    root = tmp_path_factory.mktemp("bake")
+    states, pillar = root / "salt", root / "pillar"
+    shutil.copytree(REPO / "salt", states)
+    shutil.copytree(DATA / "salt", states, dirs_exist_ok=True)
+    shutil.copytree(REPO / "pillar", pillar)
+    spec = yaml.safe_load((pillar / "immutable.sls").read_text())
+    spec["immutable"]["fleets"].update(yaml.safe_load((DATA / "pillar_fleets.yaml").read_text()))
+    (pillar / "immutable.sls").write_text(yaml.safe_dump(spec))
+    (pillar / "webapp/bake.sls").write_text(yaml.safe_dump({"webapp": {"build_token": BAKE_MARKER}}))
+    (pillar / "webapp/secrets.sls").write_text(yaml.safe_dump({"webapp": {"api_key": BOOT_MARKER}}))
+    info = lab.up(root / "lab", state_tree=states, pillar_tree=pillar, time_scale=0.02)
+    try:
+        yield LabHandle(root / "lab", info)
+    finally:
+        lab.down(root / "lab")
+
+
+class LabHandle:
+    def __init__(self, folder, info):
+        self.folder = folder
+        self.config_dir = folder / "etc" / "salt"
+        self.api_url = info["api_url"]
+        self.opts = salt.config.master_config(str(self.config_dir / "master"))
+        self.provider = LinodeProvider(self.opts["immutable"]["linode_token"], self.api_url, poll_interval=0.1)
+
+    def salt_run(self, *args):
+        return subprocess.run(
+            [str(BIN / "salt-run"), "-c", str(self.config_dir), *args, "--out=json"],
+            capture_output=True, text=True, timeout=600,
+        )
+
+    def bake(self, fleet, *args):
+        result = self.salt_run("immutable.bake", f"fleet={fleet}", "quiet=True", *args)
+        return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
+
+    def control(self, method, path, **body):
+        url = self.api_url.removesuffix("/v4") + "/_emulator/" + path
+        return requests.request(method, url, json=body or None, timeout=10).json()
+
+    def accepted_keys(self):
+        listing = subprocess.run(
+            [str(BIN / "salt-key"), "-c", str(self.config_dir), "-L", "--out=json"],
+            capture_output=True, text=True, timeout=60,
+        )
+        return json.loads(listing.stdout)["minions"]
+
+    def image_archive(self, image_id):
+        return self.folder / "emulator" / "images" / f"{image_id.rpartition('/')[2]}.tar"
+
+
+@pytest.fixture(scope="module")
+def baked(bake_lab):
+    result, data = bake_lab.bake("web")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PRIVATE KEY" not in result.stdout + result.stderr
+    assert bake_lab.opts["immutable"]["linode_token"] not in result.stdout + result.stderr
+    return data
+
+
+def test_bake_produces_an_available_proven_image_with_provenance(bake_lab, baked):
+    image = bake_lab.provider.get_image(baked["image"]["id"])
+    assert image.label == "web-1.0.0" and image.status == "available"
+    assert set(image.tags) == {"immutable", "fleet:web", "version:1.0.0", "proven"}
+    assert "cloud-init" in image.capabilities
+    provenance = json.loads(image.description)
+    assert provenance == baked["provenance"]
+    assert provenance["fleet"] == "web" and provenance["version"] == "1.0.0"
+    assert provenance["bake_states"] == ["examples.webapp"] and provenance["base_image"] == "linode/debian12"
+    assert len(provenance["lowstate_sha256"]) == 64 and provenance["salt_version"].startswith("3008")
+    assert set(baked["timings"]) == {"builder", "configure", "test", "seal", "capture", "prove"}
+    archive = bake_lab.image_archive(image.id)
+    assert image.size == max(1, -(-archive.stat().st_size // (1024 * 1024)))
+
+
+def regular_files(archive):
+    with tarfile.open(archive) as tar:
+        return {
+            member.name.removeprefix("./"): tar.extractfile(member).read()
+            for member in tar.getmembers()
+            if member.isfile()
+        }
+
+
+def test_captured_image_holds_the_bake_and_no_identity_or_secret(bake_lab, baked):
+    files = regular_files(bake_lab.image_archive(baked["image"]["id"]))
+    assert b"ThreadingHTTPServer" in files["opt/webapp/server.py"]
+    assert files["etc/webapp/webapp.conf"] == b"port = 8080\n"
+    assert json.loads(files["etc/immutable-release"]) == baked["provenance"]
+    identity = ("etc/salt/minion", "etc/salt/minion_id", "etc/salt/grains", "etc/salt/pki/", "var/cache/salt/",
+                "var/log/salt/", "var/log/cloud-init", "var/lib/cloud/instance", "var/lib/cloud/data",
+                "etc/ssh/ssh_host_", "root/.bash_history", "etc/webapp/secret.conf")
+    leaked = [name for name in files if name.startswith(identity)]
+    assert leaked == []
+    assert files.get("etc/machine-id", b"") == b""
+    assert b"web-1.0.0-build" not in files.get("etc/hostname", b"")
+    for marker in (BAKE_MARKER, BOOT_MARKER):
+        holders = [name for name, content in files.items() if marker.encode() in content]
+        assert holders == [], f"{marker} baked into {holders}"
+
+
+def test_bake_leaves_no_linode_and_no_key(bake_lab, baked):
+    assert bake_lab.provider.list_fleet("web") == []
+    assert not [key for key in bake_lab.accepted_keys() if key.startswith("web-")]
+
+
+def test_second_bake_of_the_same_version_makes_no_api_mutation(bake_lab, baked):
+    bake_lab.control("DELETE", "requests")
+    result, data = bake_lab.bake("web")
+    assert result.returncode == 0 and data["changed"] is False
+    assert data["image"]["id"] == baked["image"]["id"]
+    calls = [entry for entry in bake_lab.control("GET", "requests")["requests"] if entry["method"] != "GET"]
+    assert calls == []
+
+
+def test_a_server_booted_from_the_image_serves_the_app_and_tells_its_release(bake_lab, baked):
+    master = SaltMaster(bake_lab.opts)
+    minion_id = "web-release-check"
+    user_data = seed.minion_cloud_config(
+        minion_id, "127.0.0.1", bake_lab.opts["ret_port"], master.accept_new_key(minion_id),
+        grains={"immutable": {"fleet": "web", "version": "1.0.0", "role": "server"}},
+    )
+    provider = bake_lab.provider
+    server = provider.create_instance(minion_id, "us-east", "g6-nanode-1", baked["image"]["id"],
+                                      tags=("immutable",), user_data=user_data)
+    try:
+        server = provider.wait_for_status(server.id, "running", provider.deadline(60))
+        health = f"http://{server.private_ip}:8080/healthz"
+        wait = provider.deadline(60)
+        while not wait.expired():
+            try:
+                if requests.get(health, timeout=2).text == "ok\n":
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        assert requests.get(health, timeout=2).text == "ok\n"
+        master.wait_for_minion(minion_id, provider.deadline(90))
+        master.call(minion_id, "saltutil.sync_modules")
+        release, retcode = master.call(minion_id, "immutable.release")
+        assert retcode == 0 and release == baked["provenance"]
+    finally:
+        provider.delete_instance(server.id)
+        master.delete_key(minion_id)
+
+
+@pytest.mark.parametrize(
+    ("fleet", "phase", "message"),
+    [
+        ("broken", "configure", "bake states failed on broken-1.0.0-build: this-state-fails"),
+        ("untested", "test", "saltcheck bakecases.untested: untested_file_says_expected"),
+        ("drifting", "prove", "converge: "),
+    ],
+)
+def test_failing_bakes_stop_with_a_clear_message_and_leave_nothing(bake_lab, fleet, phase, message):
+    result, data = bake_lab.bake(fleet)
+    assert result.returncode == 1, result.stdout
+    assert data["result"] is False and data["error"] == "BakeError"
+    assert f"bake {fleet}@1.0.0 failed in {phase}:" in data["comment"]
+    assert message in data["comment"]
+    assert bake_lab.provider.list_fleet(fleet) == []
+    assert not [key for key in bake_lab.accepted_keys() if key.startswith(f"{fleet}-")]
+
+
+def test_capture_fault_fails_the_bake_and_leaves_nothing(bake_lab):
+    bake_lab.control("POST", "capture-failures", count=1)
+    result, data = bake_lab.bake("capturefault")
+    assert result.returncode == 1, result.stdout
+    assert "failed in capture" in data["comment"]
+    assert bake_lab.provider.list_fleet("capturefault") == []
+    assert bake_lab.provider.find_image("capturefault-1.0.0") is None
+    assert not [key for key in bake_lab.accepted_keys() if key.startswith("capturefault-")]

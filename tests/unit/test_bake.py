@@ -1,0 +1,232 @@
+"""The bake pipeline's decisions and clean-up, with fakes for Linode and Salt (no daemons, no HTTP)."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from salt_immutable import bake, spec
+from salt_immutable.deadline import Deadline
+from salt_immutable.errors import BakeError, SaltCallError
+from salt_immutable.model import Disk, ImageRef, ObservedServer
+
+FLEET = spec.parse(
+    {
+        "immutable": {
+            "linode": {"region": "us-east"},
+            "fleets": {
+                "web": {
+                    "version": "1.0.0",
+                    "count": 2,
+                    "bake": {"states": ["webapp"], "secrets": ["webapp:token"]},
+                    "boot": {"states": ["webapp.secrets"]},
+                    "tests": {"saltcheck": ["webapp"]},
+                }
+            },
+        }
+    }
+).fleet("web")
+
+
+def server(id_, label, tags=(), status="running"):
+    return ObservedServer(id_, label, status, tuple(tags), ("127.0.1.1",), "127.0.1.1", "us-east",
+                          "g6-standard-1", None, None)
+
+
+def image(tags=("immutable", "fleet:web", "version:1.0.0"), status="available"):
+    return ImageRef(id="private/7", label="web-1.0.0", status=status, size=3, tags=tuple(tags),
+                    description=json.dumps({"fleet": "web"}), created=None, capabilities=("cloud-init",),
+                    is_public=False)
+
+
+class FakeProvider:
+    def __init__(self, existing=None, fleet=()):
+        self.existing = existing
+        self.fleet = list(fleet)
+        self.calls = []
+        self.next_id = 100
+
+    def deadline(self, seconds):
+        return Deadline(seconds)
+
+    def find_image(self, label, tags):
+        self.calls.append(("find_image", label))
+        return self.existing
+
+    def list_fleet(self, fleet):
+        self.calls.append(("list_fleet", fleet))
+        return self.fleet
+
+    def create_instance(self, label, region, type_, image_id, tags, user_data):
+        self.calls.append(("create_instance", label, image_id, tags))
+        self.next_id += 1
+        return server(self.next_id, label, tags, "provisioning")
+
+    def wait_for_status(self, id_, status, deadline):
+        self.calls.append(("wait_for_status", id_, status))
+        return server(id_, "x", status=status)
+
+    def shutdown(self, id_):
+        self.calls.append(("shutdown", id_))
+
+    def root_disk(self, id_):
+        return Disk(5, "root", "ext4", 1000, "ready")
+
+    def capture_image(self, disk_id, label, description, tags):
+        self.calls.append(("capture_image", label, tags))
+        return image(status="creating")
+
+    def wait_for_image(self, image_id, deadline):
+        self.calls.append(("wait_for_image", image_id))
+        return image()
+
+    def set_image_tags(self, image_id, tags):
+        self.calls.append(("set_image_tags", image_id, tuple(tags)))
+        return image(tags)
+
+    def delete_instance(self, id_):
+        self.calls.append(("delete_instance", id_))
+
+    def delete_image(self, image_id):
+        self.calls.append(("delete_image", image_id))
+
+
+class FakeSalt:
+    def __init__(self, fail=None):
+        self.fail = fail or {}
+        self.calls = []
+        self.keys = set()
+
+    def accept_new_key(self, minion_id):
+        self.keys.add(minion_id)
+        return {"pub": "PUB", "priv": "PRIV"}
+
+    def delete_key(self, minion_id):
+        self.keys.discard(minion_id)
+        self.calls.append(("delete_key", minion_id))
+
+    def wait_for_minion(self, minion_id, deadline):
+        self.calls.append(("wait_for_minion", minion_id))
+
+    def wait_until_silent(self, minion_id, deadline):
+        self.calls.append(("wait_until_silent", minion_id))
+
+    def state_tree_commit(self):
+        return "abc123"
+
+    def call(self, minion_id, fun, arg=(), kwarg=None, timeout=300):
+        self.calls.append((minion_id, fun, tuple(arg), kwarg))
+        failure = self.fail.get((minion_id, fun))
+        if isinstance(failure, Exception):
+            raise failure
+        if failure is not None:
+            return failure, 1
+        answers = {
+            "state.apply": {"file_|-a_|-a_|-managed": {"result": True, "__id__": "a", "changes": {}}},
+            "immutable.verify": {"result": True, "failures": []},
+            "state.show_low_sls": [{"state": "file"}],
+            "test.version": "3008.4",
+        }
+        return answers.get(fun, True), 0
+
+
+def run_bake(provider, salt, **options):
+    events, lines = [], []
+    job = bake.BakeJob(fleet=FLEET, version="1.0.0", provider=provider, salt=salt, master_address="127.0.0.1",
+                       master_port=4506, progress=lines.append, fire=lambda tag, data: events.append((tag, data)),
+                       **options)
+    return bake.Bake(job).run(), events, lines
+
+
+def mutations(provider):
+    return [call for call in provider.calls if call[0] not in ("find_image", "list_fleet", "wait_for_status",
+                                                                 "wait_for_image")]
+
+
+def test_a_proven_image_is_returned_without_any_mutation():
+    provider, salt = FakeProvider(existing=image((*image().tags, "proven"))), FakeSalt()
+    result, events, _ = run_bake(provider, salt)
+    assert result["changed"] is False and result["image"]["id"] == "private/7"
+    assert mutations(provider) == [] and salt.calls == [] and events == []
+
+
+def test_a_full_bake_builds_seals_captures_and_proves_in_order():
+    provider, salt = FakeProvider(), FakeSalt()
+    result, events, _ = run_bake(provider, salt)
+    assert result["changed"] is True and "proven" in result["image"]["tags"]
+    assert [tag.rsplit("/", 1)[1] for tag, data in events if data["status"] == "finished"] == [
+        "builder", "configure", "test", "seal", "capture", "prove"]
+    builder, candidate = (c for c in provider.calls if c[0] == "create_instance")
+    assert builder[1:3] == ("web-1.0.0-build", "linode/debian12") and "bake:builder" in builder[3]
+    assert candidate[1:3] == ("web-1.0.0-proof", "private/7") and "bake:candidate" in candidate[3]
+    seal = next(c for c in salt.calls if c[1] == "immutable.seal")
+    assert seal[3]["secret_keys"] == ["webapp:token"] and seal[3]["release"]["lowstate_sha256"]
+    boot_states = [c for c in salt.calls if c[0] == "web-1.0.0-proof" and c[1] == "state.apply"]
+    assert boot_states[0][2] == ("webapp.secrets",)
+    assert salt.keys == set()
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101, 102]
+
+
+@pytest.mark.parametrize(
+    ("failing", "phase", "message"),
+    [
+        (("web-1.0.0-build", "state.apply"), "configure", "bake states failed"),
+        (("web-1.0.0-build", "immutable.verify"), "test", "tests failed on web-1.0.0-build"),
+        (("web-1.0.0-build", "immutable.seal"), "seal", "secrets are still on disk"),
+        (("web-1.0.0-proof", "immutable.verify"), "prove", "tests failed on web-1.0.0-proof"),
+    ],
+)
+def test_every_failure_removes_what_the_bake_created(failing, phase, message):
+    answers = {
+        "state.apply": {"x": {"result": False, "__id__": "broken-state", "changes": {}}},
+        "immutable.verify": {"result": False, "failures": ["saltcheck webapp: t1"]},
+        "immutable.seal": SaltCallError("immutable.seal on web-1.0.0-build failed: secrets are still on disk in: /x"),
+    }
+    provider, salt = FakeProvider(), FakeSalt(fail={failing: answers[failing[1]]})
+    with pytest.raises(BakeError, match=f"bake web@1.0.0 failed in {phase}: .*{message}"):
+        run_bake(provider, salt)
+    created = [c for c in provider.calls if c[0] == "create_instance"]
+    deleted = [c for c in provider.calls if c[0] == "delete_instance"]
+    assert len(deleted) == len(created) and salt.keys == set()
+
+
+def test_keep_builder_on_failure_keeps_the_builder_and_its_key():
+    provider = FakeProvider()
+    salt = FakeSalt(fail={("web-1.0.0-build", "state.apply"): ["Rendering SLS failed"]})
+    with pytest.raises(BakeError, match="Rendering SLS failed"):
+        run_bake(provider, salt, keep_on_failure=True)
+    assert not [c for c in provider.calls if c[0] == "delete_instance"]
+    assert salt.keys == {"web-1.0.0-build"}
+
+
+def test_an_unproven_image_is_proven_without_building_again():
+    provider, salt = FakeProvider(existing=image()), FakeSalt()
+    result, _, _ = run_bake(provider, salt)
+    labels = [c[1] for c in provider.calls if c[0] == "create_instance"]
+    assert labels == ["web-1.0.0-proof"] and "proven" in result["image"]["tags"]
+
+
+def test_force_rebakes_an_unproven_image():
+    provider, salt = FakeProvider(existing=image()), FakeSalt()
+    run_bake(provider, salt, force=True)
+    assert ("delete_image", "private/7") in provider.calls
+    assert [c[1] for c in provider.calls if c[0] == "create_instance"] == ["web-1.0.0-build", "web-1.0.0-proof"]
+
+
+def test_leftovers_of_a_crashed_bake_are_removed_first():
+    leftover = server(9, "web-1.0.0-build", ("immutable", "fleet:web", "bake:builder"))
+    running = server(10, "web-g1-1", ("immutable", "fleet:web", "version:0.9.0"))
+    provider, salt = FakeProvider(fleet=[leftover, running]), FakeSalt()
+    run_bake(provider, salt)
+    assert ("delete_instance", 9) in provider.calls and ("delete_instance", 10) not in provider.calls
+    assert ("delete_key", "web-1.0.0-build") in salt.calls
+
+
+def test_failed_states_lists_ids_or_render_errors():
+    applied = {"a": {"result": True, "__id__": "ok"}, "b": {"result": False, "__id__": "bad"}}
+    assert bake.failed_states(applied) == ["bad"]
+    assert bake.failed_states(["Rendering SLS 'base:x' failed"]) == ["Rendering SLS 'base:x' failed"]
+
+
+def test_image_summary_is_plain_data():
+    assert bake.image_summary(replace(image(), size=4))["size"] == 4
