@@ -87,7 +87,7 @@ def bake(fleet=None, version=None, force=False, keep_builder_on_failure=False, q
 
 
 def _progress(message):
-    __jid_event__.fire_event({"message": message}, "progress")
+    __jid_event__.fire_event({"message": message, "outputter": "immutable_progress"}, "progress")
 
 
 def _envelope(verb, *args, **kwargs):

@@ -5,6 +5,7 @@ serves, it has from the image.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -30,14 +31,15 @@ def fetch(url, deadline):
 
 
 def bake(config_dir, say):
-    """Bake the example fleet with salt-run, its progress lines streaming to the terminal."""
+    """Bake the example fleet with salt-run, its progress streaming to the terminal; then bake again,
+    which finds the proven image and changes nothing, and gives the result as JSON."""
     salt_run = str(Path(sys.executable).parent / "salt-run")
     say(f"$ salt-run -c {config_dir} immutable.bake fleet={FLEET}")
-    subprocess.run([salt_run, "-c", str(config_dir), "immutable.bake", f"fleet={FLEET}", "quiet=False",
-                    "--out=quiet"], check=True)
-    done = subprocess.run([salt_run, "-c", str(config_dir), "immutable.bake", f"fleet={FLEET}", "quiet=True",
-                           "--out=json"], check=True, capture_output=True, text=True)
-    return json.loads(done.stdout)
+    subprocess.run([salt_run, "-c", str(config_dir), "immutable.bake", f"fleet={FLEET}"], check=True)
+    say(f"$ salt-run -c {config_dir} immutable.bake fleet={FLEET} quiet=True --out=json   # again: no change")
+    again = subprocess.run([salt_run, "-c", str(config_dir), "immutable.bake", f"fleet={FLEET}", "quiet=True",
+                            "--out=json"], check=True, capture_output=True, text=True)
+    return json.loads(again.stdout)
 
 
 def serve_from_image(provider, image_id, say):
@@ -58,10 +60,19 @@ def summary(baked, page):
     return "\n".join(lines)
 
 
-def run(root, say=print):
-    """The whole demo in ``root``; everything it starts is stopped again, also on failure."""
+def fresh_lab(root, say):
+    """Start a lab in ``root`` with nothing from an earlier demo (its images would be reused)."""
+    paths = lab.LabPaths(Path(root).resolve())
+    if (paths.config_dir / "master").exists():
+        lab.down(root)
+        shutil.rmtree(paths.root)
     say(f"starting the lab in {root}")
     lab.up(root, time_scale=0.02)
+
+
+def run(root, say=print):
+    """The whole demo in ``root``; everything it starts is stopped again, also on failure."""
+    fresh_lab(root, say)
     try:
         config_dir = lab.LabPaths(Path(root).resolve()).config_dir
         opts = salt.config.master_config(str(config_dir / "master"))

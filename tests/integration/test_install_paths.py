@@ -23,7 +23,7 @@ def assert_example_plan(result):
     assert result.returncode == 0, result.stderr
     web = result.data["fleets"]["web"]
     assert web["version"] == "1.0.0" and web["count"] == 2
-    assert web["bake"] == {"states": ["examples.webapp"]}
+    assert web["bake"] == {"states": ["examples.webapp"], "secrets": ["webapp:build_token"]}
 
 
 # ----------------------------------------------------------------------- way 1: pip install

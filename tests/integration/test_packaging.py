@@ -25,7 +25,7 @@ def wheel(tmp_path_factory):
 
 
 def test_wheel_carries_the_faces_as_real_files(wheel):
-    for face in ("_runners/immutable.py", "_modules/immutable.py"):
+    for face in ("_runners/immutable.py", "_modules/immutable.py", "_output/immutable_progress.py"):
         shipped = wheel.read(f"salt_immutable/faces/{face}")
         assert shipped == (REPO / face).read_bytes(), face
 
@@ -44,7 +44,7 @@ def test_wheel_ships_the_emulator(wheel):
 
 def test_entry_point_names_existing_runner_folder():
     dirs = loader.extension_dirs()
-    assert set(dirs) == {"runners"}
+    assert set(dirs) == {"runners", "output"}
     (runners,) = dirs["runners"]
     assert (Path(runners) / "immutable.py").read_bytes() == (REPO / "_runners/immutable.py").read_bytes()
 

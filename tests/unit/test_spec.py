@@ -81,7 +81,7 @@ def test_to_dict_is_plain_data():
     data = spec.parse(pillar({"web": fleet})).to_dict()
     assert data["fleets"]["web"]["rollout"]["max_surge"] == "50%"
     assert data["fleets"]["web"]["rollout"]["max_unavailable"] == 0
-    assert data["fleets"]["web"]["bake"] == {"states": ["webapp"]}
+    assert data["fleets"]["web"]["bake"] == {"states": ["webapp"], "secrets": []}
     assert "name" not in data["fleets"]["web"]
 
 
@@ -144,8 +144,10 @@ BAD_INPUTS = [
     ("bake-state-bad-name", with_fleet(bake={"states": ["web app"]}), f"{F}:bake:states",
      "expected state names such as webapp"),
     ("bake-state-twice", with_fleet(bake={"states": ["a", "a"]}), f"{F}:bake:states", "lists a state twice"),
+    ("bake-secrets-string", with_fleet(bake={"states": ["a"], "secrets": "webapp:token"}), f"{F}:bake:secrets",
+     "expected a list of pillar keys such as [webapp:build_token]"),
     ("bake-unknown-key", with_fleet(bake={"states": ["a"], "pilar": {}}), f"{F}:bake:pilar",
-     "unknown key; expected one of: states"),
+     "unknown key; expected one of: secrets, states"),
     ("boot-not-mapping", with_fleet(boot=["a"]), f"{F}:boot", "expected a mapping, got list"),
     ("surge-negative", with_fleet(rollout={"max_surge": -1}), f"{F}:rollout:max_surge",
      'integer >= 0 or a percentage such as "25%"'),
