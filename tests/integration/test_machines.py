@@ -45,7 +45,7 @@ def boot(provider, label, user_data=None, image=BASE, booted=True):
     return server
 
 
-def wait_for_minion(master, minion_id, timeout=90):
+def wait_for_minion(master, minion_id, timeout=240):
     salt = master.salt_cli(timeout=15)
 
     def answers():
