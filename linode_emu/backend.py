@@ -443,12 +443,7 @@ class Backend:
         instance = self._instance(linode_id)
         if "label" in changes:
             self._check_unique_label(changes["label"], linode_id)
-        if "tags" in changes:
-            changes["tags"] = self._use_tags(changes["tags"])
-        for name in ("label", "tags", "group", "watchdog_enabled", "alerts"):
-            if name in changes:
-                setattr(instance, name, changes[name])
-        instance.updated = self._stamp()
+        self._apply_changes(instance, changes, ("label", "tags", "group", "watchdog_enabled", "alerts"))
         self._notify("linode_update", instance.ref())
         return instance.to_json()
 
@@ -619,6 +614,15 @@ class Backend:
             user_data=instance.user_data,
             volumes={volume.filesystem_path(): volume.id for volume in attached},
         )
+
+    def _apply_changes(self, model, changes: dict, names: tuple) -> None:
+        """Set the changed fields among ``names`` (tags registered as account tags) and stamp ``updated``."""
+        if "tags" in changes:
+            changes["tags"] = self._use_tags(changes["tags"])
+        for name in names:
+            if name in changes:
+                setattr(model, name, changes[name])
+        model.updated = self._stamp()
 
     def _disks_of(self, linode_id: int) -> list[Disk]:
         return [disk for disk in self._disks.values() if disk.linode_id == linode_id]
@@ -806,12 +810,7 @@ class Backend:
         """Change a private image's ``label``, ``description`` and/or ``tags``."""
         self._advance()
         image = self._private_image(image_id)
-        if "tags" in changes:
-            changes["tags"] = self._use_tags(changes["tags"])
-        for name in ("label", "description", "tags"):
-            if name in changes:
-                setattr(image, name, changes[name])
-        image.updated = self._stamp()
+        self._apply_changes(image, changes, ("label", "description", "tags"))
         self._notify("image_update", image.ref())
         return image.to_json()
 
@@ -914,10 +913,7 @@ class Backend:
         volume = self._volume(volume_id)
         if "label" in changes:
             validation.check_volume_label(changes["label"])
-            volume.label = changes["label"]
-        if "tags" in changes:
-            volume.tags = self._use_tags(changes["tags"])
-        volume.updated = self._stamp()
+        self._apply_changes(volume, changes, ("label", "tags"))
         self._notify("volume_update", volume.ref())
         return self._volume_json(volume)
 
@@ -1052,12 +1048,7 @@ class Backend:
             validation.check_nodebalancer_label(changes["label"])
         if "client_conn_throttle" in changes:
             validation.check_range("client_conn_throttle", changes["client_conn_throttle"], 0, 20)
-        if "tags" in changes:
-            changes["tags"] = self._use_tags(changes["tags"])
-        for name in ("label", "tags", "client_conn_throttle"):
-            if name in changes:
-                setattr(nodebalancer, name, changes[name])
-        nodebalancer.updated = self._stamp()
+        self._apply_changes(nodebalancer, changes, ("label", "tags", "client_conn_throttle"))
         self._notify("nodebalancer_update", nodebalancer.ref())
         return nodebalancer.to_json()
 

@@ -5,11 +5,10 @@ import socket
 import time
 from pathlib import Path
 
-import salt.wheel
-
 from linode_emu.server import EmulatorServer
 from salt_immutable import seed
 from salt_immutable.linode import LinodeProvider
+from salt_immutable.master import SaltMaster
 
 TOKEN = "machines-token"
 REGION, TYPE, BASE = "us-east", "g6-nanode-1", "linode/debian12"
@@ -31,19 +30,10 @@ def provider_for(server):
     return LinodeProvider(TOKEN, server.api_url, poll_interval=0.1, backoff=0.1)
 
 
-def gen_accept(master, minion_id):
-    """Generate and accept a minion key on the master (never auto_accept); returns {pub, priv}."""
-    wheel = salt.wheel.WheelClient(master.config.copy())
-    try:
-        return wheel.cmd("key.gen_accept", [minion_id])
-    finally:
-        wheel.destroy()
-
-
 def minion_user_data(master, minion_id, **extra):
-    return seed.minion_cloud_config(
-        minion_id, "127.0.0.1", master.config["ret_port"], gen_accept(master, minion_id), **extra
-    )
+    """user_data for a minion of ``master`` whose key the master generated and accepted (no auto_accept)."""
+    keys = SaltMaster(master.config.copy()).accept_new_key(minion_id)
+    return seed.minion_cloud_config(minion_id, "127.0.0.1", master.config["ret_port"], keys, **extra)
 
 
 def disk_upper(server_state_dir, provider, instance_id):

@@ -4,7 +4,7 @@ import contextlib
 import os
 from pathlib import Path
 
-import salt.wheel
+from salt_immutable.master import SaltMaster
 
 
 def refuse_pending_keys(_master, _payload):
@@ -23,11 +23,7 @@ def preaccept_minion_key(master, minion):
 
     This is the ``key.gen_accept`` path salt-immutable uses for builders; no auto_accept anywhere.
     """
-    wheel = salt.wheel.WheelClient(master.config.copy())
-    try:
-        keys = wheel.cmd("key.gen_accept", [minion.id])
-    finally:
-        wheel.destroy()
+    keys = SaltMaster(master.config.copy()).accept_new_key(minion.id)
     pki = Path(minion.config["pki_dir"])
     pki.mkdir(parents=True, exist_ok=True)
     private = pki / "minion.pem"
