@@ -131,6 +131,7 @@ class Bake:
             if self.fleet.boot.states:
                 self.apply(candidate, self.fleet.boot.states, "boot states")
             self.verify(candidate, self.fleet.tests.saltcheck, self.fleet.tests.converge, self.fleet.bake.states)
+            self.check_release(candidate, image)
             if self.fleet.tests.http:
                 self.wait_for_http(server)
             image = self.job.provider.set_image_tags(image.id, (*image.tags, PROVEN_TAG))
@@ -171,6 +172,12 @@ class Bake:
         if not isinstance(outcome, dict) or not outcome.get("result"):
             failures = outcome.get("failures") if isinstance(outcome, dict) else [str(outcome)]
             raise BakeError(f"tests failed on {minion_id}: {'; '.join(failures)}")
+
+    def check_release(self, minion_id, image):
+        """The candidate must tell, through ``immutable.release``, the provenance the image was captured with."""
+        release = self.call(minion_id, "immutable.release")
+        if image.description and release != json.loads(image.description):
+            raise BakeError(f"{minion_id} reports release {release}, not the provenance of {image.id}")
 
     def wait_for_http(self, server):
         check = self.fleet.tests.http

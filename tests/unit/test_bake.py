@@ -126,6 +126,7 @@ class FakeSalt:
             "immutable.verify": {"result": True, "failures": []},
             "state.show_low_sls": [{"state": "file"}],
             "test.version": "3008.4",
+            "immutable.release": {"fleet": "web"},
         }
         return answers.get(fun, True), 0
 
@@ -174,6 +175,7 @@ def test_a_full_bake_builds_seals_captures_and_proves_in_order():
         (("web-1.0.0-build", "immutable.verify"), "test", "tests failed on web-1.0.0-build"),
         (("web-1.0.0-build", "immutable.seal"), "seal", "secrets are still on disk"),
         (("web-1.0.0-proof", "immutable.verify"), "prove", "tests failed on web-1.0.0-proof"),
+        (("web-1.0.0-proof", "immutable.release"), "prove", "reports release"),
     ],
 )
 def test_every_failure_removes_what_the_bake_created(failing, phase, message):
@@ -181,6 +183,7 @@ def test_every_failure_removes_what_the_bake_created(failing, phase, message):
         "state.apply": {"x": {"result": False, "__id__": "broken-state", "changes": {}}},
         "immutable.verify": {"result": False, "failures": ["saltcheck webapp: t1"]},
         "immutable.seal": SaltCallError("immutable.seal on web-1.0.0-build failed: secrets are still on disk in: /x"),
+        "immutable.release": {"fleet": "db"},
     }
     provider, salt = FakeProvider(), FakeSalt(fail={failing: answers[failing[1]]})
     with pytest.raises(BakeError, match=f"bake web@1.0.0 failed in {phase}: .*{message}"):
