@@ -29,14 +29,16 @@ def mount(*args):
 
 
 def mount_root(boot):
-    """The overlay root plus /dev, /sys, a fresh /proc and a tmpfs /run."""
+    """The overlay root plus /dev, /sys, a fresh /proc and a tmpfs /run.
+
+    /tmp stays part of the disk, as on Debian 12 (and the emulator's own Python may live under it).
+    """
     root = boot["root"]
     mount("-t", "overlay", "overlay", "-o", f"lowerdir=/,upperdir={boot['upper']},workdir={boot['work']}", root)
     mount("--rbind", "/dev", f"{root}/dev")
     mount("--rbind", "/sys", f"{root}/sys")
     mount("-t", "proc", "proc", f"{root}/proc")
     mount("-t", "tmpfs", "tmpfs", f"{root}/run")
-    mount("-t", "tmpfs", "tmpfs", f"{root}/tmp")
 
 
 def write_identity(root, hostname, address):
