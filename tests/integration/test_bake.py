@@ -202,3 +202,30 @@ def test_capture_fault_fails_the_bake_and_leaves_nothing(bake_lab):
     assert bake_lab.provider.list_fleet("capturefault") == []
     assert bake_lab.provider.find_image("capturefault-1.0.0") is None
     assert not [key for key in bake_lab.accepted_keys() if key.startswith("capturefault-")]
+
+
+def test_bake_fires_its_phases_on_the_master_event_bus(bake_lab):
+    watcher = subprocess.Popen(
+        [str(BIN / "salt-run"), "-c", str(bake_lab.config_dir), "state.event",
+         "tagmatch=salt/immutable/broken/bake/*", "count=4"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        time.sleep(5)  # let the watcher subscribe before the bake fires anything
+        result, _ = bake_lab.bake("broken")
+        assert result.returncode == 1
+        out, _ = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    events = [line.split("\t", 1) for line in out.splitlines() if line.startswith("salt/immutable/")]
+    seen = [(tag, json.loads(data)["status"]) for tag, data in events]
+    assert seen == [
+        ("salt/immutable/broken/bake/builder", "started"),
+        ("salt/immutable/broken/bake/builder", "finished"),
+        ("salt/immutable/broken/bake/configure", "started"),
+        ("salt/immutable/broken/bake/configure", "failed"),
+    ]
+    failed = json.loads(events[-1][1])
+    assert failed["fleet"] == "broken" and "this-state-fails" in failed["error"]
