@@ -63,6 +63,7 @@ class NamespaceDriver(MachineDriver):
         self.state_dir = Path(state_dir)
         self.salt_minion = salt_minion or default_salt_minion()
         self.running = {}  # linode id -> Popen of its unshare process
+        self.stopping = {}  # the same, for machines asked to stop and not yet waited for
 
     # ------------------------------------------------------------------ folders
 
@@ -101,6 +102,7 @@ class NamespaceDriver(MachineDriver):
 
     def capture(self, disk_id, image_id):
         """Pack a disk's content into image ``image_id``; returns the image's size in MB."""
+        self._settle()
         upper = self.disk_dir(disk_id) / "upper"
         if not upper.is_dir():
             raise MachineError(f"disk {disk_id} has no content to capture")
@@ -132,6 +134,7 @@ class NamespaceDriver(MachineDriver):
         except cloudinit.CloudConfigError as err:
             raise MachineError(f"cloud-init cannot use the user_data: {err}") from err
         self.shutdown(request.linode_id)
+        self._settle([request.linode_id])
         disk = self.disk_dir(request.disk_id)
         if not (disk / "upper").is_dir():
             raise MachineError(f"disk {request.disk_id} of linode {request.linode_id} does not exist")
@@ -159,27 +162,33 @@ class NamespaceDriver(MachineDriver):
                 start_new_session=True,
             )
 
-    def is_running(self, linode_id):
-        process = self.running.get(linode_id)
-        return process is not None and process.poll() is None
-
     def shutdown(self, linode_id):
-        """Stop a machine gracefully (SIGTERM to its PID 1), then by force; no-op when not running."""
+        """Ask a machine to stop (SIGTERM to its PID 1) and return at once: the backend calls this under
+        its lock. The machine is waited for before its disk is used again (boot, capture, delete)."""
         process = self.running.pop(linode_id, None)
         if process is None or process.poll() is not None:
             return
         for pid in _children(process.pid):
             _signal(pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            # Killing unshare makes --kill-child SIGKILL the namespace's PID 1, and so everything in it.
-            process.kill()
-            process.wait()
+        self.stopping[linode_id] = process
+
+    def _settle(self, linode_ids=None):
+        """Wait until stopping machines are gone; after STOP_TIMEOUT_SECONDS, by force."""
+        for linode_id in list(self.stopping) if linode_ids is None else linode_ids:
+            process = self.stopping.pop(linode_id, None)
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                # Killing unshare makes --kill-child SIGKILL the namespace's PID 1, and so everything in it.
+                process.kill()
+                process.wait()
 
     def delete(self, linode_id, disk_ids):
         """Stop the machine and delete its disks and folder."""
         self.shutdown(linode_id)
+        self._settle([linode_id])
         for disk_id in disk_ids:
             self.delete_disk(disk_id)
         shutil.rmtree(self.machine_dir(linode_id), ignore_errors=True)
@@ -187,6 +196,7 @@ class NamespaceDriver(MachineDriver):
     def close(self):
         for linode_id in list(self.running):
             self.shutdown(linode_id)
+        self._settle()
 
 
 def _children(pid):
