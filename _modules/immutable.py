@@ -56,7 +56,7 @@ IDENTITY_PATHS = (
 MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 PRIVATE_KEY = "/etc/salt/pki/minion/minion.pem"
 SCAN_ROOTS = ("/etc", "/opt", "/srv", "/var", "/root", "/home", "/usr/local")
-SCAN_MAX_BYTES = 16 * 1024 * 1024
+SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 MINION_PIDFILE = "/var/run/salt-minion.pid"
 
 
@@ -89,8 +89,15 @@ def release(path=RELEASE_FILE):
 
 
 def _boot_time():
-    """When this machine booted (PID 1 started), as a Unix time."""
-    return os.stat("/proc/1").st_mtime
+    """When this machine's PID 1 started, as a Unix time: the kernel's boot time plus PID 1's start.
+
+    (The mtime of /proc/1 is when its proc entry was first looked up, not when the process started.)
+    """
+    with open("/proc/stat", encoding="ascii") as handle:
+        btime = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    with open("/proc/1/stat", encoding="ascii") as handle:
+        start_ticks = int(handle.read().rpartition(")")[2].split()[19])
+    return btime + start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _secret_values(keys):
@@ -129,7 +136,7 @@ def _files_under(roots, since, exclude=()):
                     pending.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     info = entry.stat(follow_symlinks=False)
-                    if info.st_mtime >= since and info.st_size <= SCAN_MAX_BYTES:
+                    if info.st_mtime >= since:
                         yield entry.path
             except OSError:
                 continue
@@ -141,14 +148,25 @@ def _holders(values, roots, since, exclude=()):
     if not needles:
         return found
     for path in _files_under(roots, since, exclude):
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        if any(needle in data for needle in needles):
+        if _holds_any(path, needles):
             found.append(path)
     return sorted(found)
+
+
+def _holds_any(path, needles):
+    """True when the file holds one of ``needles``; read in chunks that overlap by the longest needle."""
+    overlap = max(len(needle) for needle in needles) - 1
+    tail = b""
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(SCAN_CHUNK_BYTES):
+                window = tail + chunk
+                if any(needle in window for needle in needles):
+                    return True
+                tail = window[-overlap:] if overlap else b""
+    except OSError:
+        return False
+    return False
 
 
 def scan_secrets(keys=None, roots=None, since=None, values=None, exclude=None):

@@ -34,7 +34,10 @@ def bake(opts, fleet, version=None, force=False, keep_builder_on_failure=False, 
     if not fleet:
         raise SpecError([(f"{spec.ROOT}:fleets", "bake needs fleet=<name>")])
     fleet_spec = desired_spec(opts, fleet).fleet(fleet)
-    version = str(version or fleet_spec.version)
+    if version is not None and not isinstance(version, str):
+        raise SpecError([("version", f'expected a quoted version such as version="1.10", got {version!r} '
+                                     "(salt-run reads an unquoted version as a number)")])
+    version = version or fleet_spec.version
     problem = names.label_problem(names.image_label(fleet, version))
     if problem:
         raise SpecError([(f"{spec.ROOT}:fleets:{fleet}:version", f"version {version!r} would give {problem}")])

@@ -99,11 +99,15 @@ class Bake:
                 image = self.build()
             else:
                 self.say(f"{self.label} exists but is not proven yet: proving {image.id}")
+                image = self.job.provider.wait_for_image(image.id, self.job.provider.deadline(CAPTURE_TIMEOUT))
             image = self.prove(image)
         except ImmutableError as err:
             self.fire(self.job.phase, "failed", error=str(err))
             self.clean_up()
             raise BakeError(f"bake {self.fleet.name}@{self.job.version} failed in {self.job.phase}: {err}") from err
+        except BaseException:  # a bug, an interrupted salt-run, ...: still leave nothing behind
+            self.clean_up()
+            raise
         return self.result(image, changed=True)
 
     def build(self):
@@ -218,24 +222,32 @@ class Bake:
         return provider.wait_for_image(image.id, provider.deadline(CAPTURE_TIMEOUT))
 
     def destroy(self, minion_id):
-        """Delete a Linode this bake made, and its minion key."""
-        linode_id = self.job.created.pop(minion_id, None)
-        if linode_id is not None:
-            self.job.provider.delete_instance(linode_id)
-        self.job.salt.delete_key(minion_id)
+        """Delete a Linode this bake made, and its minion key (the key also when the delete fails)."""
+        linode_id = self.job.created.get(minion_id)
+        try:
+            if linode_id is not None:
+                self.job.provider.delete_instance(linode_id)
+            self.job.created.pop(minion_id, None)
+        finally:
+            self.job.salt.delete_key(minion_id)
 
     def clean_up(self):
+        """After a failure: remove everything this bake made, each part even when another fails."""
         if self.job.keep_on_failure:
             kept = ", ".join(self.job.created) or "nothing"
             self.say(f"keeping {kept} for debugging (keep_builder_on_failure)")
             return
         for minion_id in list(self.job.created):
-            self.destroy(minion_id)
+            try:
+                self.destroy(minion_id)
+            except Exception as err:  # report, and go on cleaning: the bake's own error wins
+                self.say(f"could not remove {minion_id}: {err}")
 
     def remove_leftovers(self):
-        """Builders and candidates of this fleet left by a crashed bake, and their keys."""
+        """Builders and candidates of this fleet and version left by a crashed bake, and their keys."""
+        version = names.version_tag(self.job.version)
         for server in self.job.provider.list_fleet(self.fleet.name):
-            if any(tag.startswith(ROLE_TAG_PREFIX) for tag in server.tags):
+            if version in server.tags and any(tag.startswith(ROLE_TAG_PREFIX) for tag in server.tags):
                 self.say(f"removing {server.label}, left over by an earlier bake")
                 self.job.provider.delete_instance(server.id)
                 self.job.salt.delete_key(server.label)

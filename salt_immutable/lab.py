@@ -187,8 +187,21 @@ def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="names
     paths.config_dir.mkdir(parents=True, exist_ok=True)
     paths.link_short_root()
     config_file = paths.config_dir / "master"
-    config_file.write_text(yaml.safe_dump(master_config(paths, api_url, token, state_tree, pillar_tree)))
-    config_file.chmod(0o600)
+    config_file.unlink(missing_ok=True)
+    descriptor = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the token
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(yaml.safe_dump(master_config(paths, api_url, token, state_tree, pillar_tree)))
+    try:
+        _start_processes(paths, port, time_scale, machines, token)
+        paths.info_file.write_text(json.dumps({"api_url": api_url, "config_dir": str(paths.config_dir)}))
+    except BaseException:
+        down(root)
+        raise
+    return status(root)
+
+
+def _start_processes(paths, port, time_scale, machines, token):
+    """The emulator (token from the environment, not the process list), then the master."""
     emulator = _start(
         paths,
         "emulator",
@@ -198,10 +211,8 @@ def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="names
     )
     _wait_for_port(emulator, port, "the emulator", paths.logs / "emulator.log")
     master = _start(paths, "master", [str(Path(sys.executable).parent / "salt-master"), "-c", str(paths.config_dir)])
-    ret_port = yaml.safe_load(config_file.read_text())["ret_port"]
+    ret_port = yaml.safe_load((paths.config_dir / "master").read_text())["ret_port"]
     _wait_for_port(master, ret_port, "the salt-master", paths.logs / "master.log")
-    paths.info_file.write_text(json.dumps({"api_url": api_url, "config_dir": str(paths.config_dir)}))
-    return status(root)
 
 
 def status(root):

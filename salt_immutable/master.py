@@ -40,10 +40,11 @@ class SaltMaster:
         self.opts = opts
 
     def _wheel(self, fun, minion_id):
+        """Call a key function directly. Through ``WheelClient.cmd`` the return (a private key, for
+        key.gen_accept) would be fired on the event bus, stored in the job cache and printed by salt-run."""
         wheel = salt.wheel.WheelClient(self.opts.copy())
         try:
-            # print_event=False: inside salt-run the wheel would print its return (a private key!).
-            return wheel.cmd(fun, [minion_id], print_event=False)
+            return wheel.functions[fun](minion_id)
         finally:
             wheel.destroy()
 
@@ -88,13 +89,17 @@ class SaltMaster:
             time.sleep(interval)
         raise SaltCallError(f"minion {minion_id} did not answer within {deadline.seconds:.0f}s")
 
-    def wait_until_silent(self, minion_id, deadline, interval=1.0):
-        """Wait until ``minion_id`` stops answering (a sealed machine stops its minion last)."""
+    def wait_until_silent(self, minion_id, deadline, interval=1.0, misses=3):
+        """Wait until ``minion_id`` has not answered ``misses`` pings in a row (a sealed machine stops its
+        minion last; one missed ping on a loaded master proves nothing)."""
+        silent = 0
         while not deadline.expired():
             try:
-                if self.call(minion_id, "test.ping", timeout=3)[0] is not True:
-                    return
+                answered = self.call(minion_id, "test.ping", timeout=3)[0] is True
             except SaltCallError:
+                answered = False
+            silent = 0 if answered else silent + 1
+            if silent >= misses:
                 return
             time.sleep(interval)
         raise SaltCallError(f"minion {minion_id} still answers {deadline.seconds:.0f}s after it was sealed")

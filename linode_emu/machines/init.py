@@ -179,8 +179,8 @@ def main(boot_file):
     console(f"booted {boot['hostname']} ({boot['address']})")
     try:
         run_cloud_init(boot, machine)
-    except (cloudinit.CloudConfigError, OSError, subprocess.SubprocessError) as err:
-        console(f"cloud-init failed: {err}")
+    except Exception as err:  # PID 1 must outlive any cloud-init failure, as a real boot does
+        console(f"cloud-init failed: {type(err).__name__}: {err}")
     start_salt_minion(boot, machine)
     console("boot finished")
     while not stopping:

@@ -109,7 +109,11 @@ class NamespaceDriver(MachineDriver):
         archive = self.image_file(image_id)
         archive.parent.mkdir(parents=True, exist_ok=True)
         partial = archive.with_suffix(".partial")
-        self._tar("-cpf", str(partial), "-C", str(upper), ".")
+        try:
+            self._tar("-cpf", str(partial), "-C", str(upper), ".")
+        except MachineError:
+            partial.unlink(missing_ok=True)
+            raise
         os.replace(partial, archive)
         return max(1, math.ceil(archive.stat().st_size / (1024 * 1024)))
 

@@ -67,6 +67,13 @@ def test_bad_master_setting_is_a_clean_failure(master_opts, runner_loader):
     assert "unknown key(s) linode_tokn" in ret["comment"]
 
 
+def test_bake_refuses_a_version_that_salt_run_read_as_a_number(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts())
+    ret = runners["immutable.bake"](fleet="web", version=1.1)
+    assert ret["result"] is False and context["retcode"] == 1
+    assert ret["problems"][0]["message"].startswith('expected a quoted version such as version="1.10", got 1.1')
+
+
 def test_token_in_master_config_never_reaches_the_return(master_opts, runner_loader):
     runners, _ = runner_loader(master_opts(linode_token="tok-SECRET-123"))
     assert "tok-SECRET-123" not in repr(runners["immutable.plan"]())

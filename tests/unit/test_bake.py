@@ -117,7 +117,7 @@ class FakeSalt:
     def call(self, minion_id, fun, arg=(), kwarg=None, timeout=300):
         self.calls.append((minion_id, fun, tuple(arg), kwarg))
         failure = self.fail.get((minion_id, fun))
-        if isinstance(failure, Exception):
+        if isinstance(failure, BaseException):
             raise failure
         if failure is not None:
             return failure, 1
@@ -216,13 +216,36 @@ def test_force_rebakes_an_unproven_image():
     assert [c[1] for c in provider.calls if c[0] == "create_instance"] == ["web-1.0.0-build", "web-1.0.0-proof"]
 
 
-def test_leftovers_of_a_crashed_bake_are_removed_first():
-    leftover = server(9, "web-1.0.0-build", ("immutable", "fleet:web", "bake:builder"))
+def test_leftovers_of_a_crashed_bake_of_this_version_are_removed_first():
+    leftover = server(9, "web-1.0.0-build", ("immutable", "fleet:web", "version:1.0.0", "bake:builder"))
+    other_bake = server(11, "web-2.0.0-proof", ("immutable", "fleet:web", "version:2.0.0", "bake:candidate"))
     running = server(10, "web-g1-1", ("immutable", "fleet:web", "version:0.9.0"))
-    provider, salt = FakeProvider(fleet=[leftover, running]), FakeSalt()
+    provider, salt = FakeProvider(fleet=[leftover, other_bake, running]), FakeSalt()
     run_bake(provider, salt)
-    assert ("delete_instance", 9) in provider.calls and ("delete_instance", 10) not in provider.calls
+    deleted = {c[1] for c in provider.calls if c[0] == "delete_instance"}
+    assert 9 in deleted and not {10, 11} & deleted
     assert ("delete_key", "web-1.0.0-build") in salt.calls
+
+
+def test_an_unexpected_error_still_removes_what_the_bake_created():
+    provider = FakeProvider()
+    salt = FakeSalt(fail={("web-1.0.0-build", "state.apply"): KeyboardInterrupt()})
+    with pytest.raises(KeyboardInterrupt):
+        run_bake(provider, salt)
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101] and salt.keys == set()
+
+
+def test_a_failing_delete_still_forgets_the_key_and_cleans_the_rest(monkeypatch):
+    provider = FakeProvider()
+    salt = FakeSalt(fail={("web-1.0.0-build", "state.apply"): ["boom"]})
+
+    def refuse(id_):
+        raise SaltCallError(f"delete {id_} refused")
+
+    monkeypatch.setattr(provider, "delete_instance", refuse)
+    with pytest.raises(BakeError, match="boom"):
+        run_bake(provider, salt)
+    assert salt.keys == set()
 
 
 def test_failed_states_lists_ids_or_render_errors():
