@@ -60,10 +60,6 @@ class SaltMaster:
         """Forget the key of ``minion_id`` (accepted, pending or rejected)."""
         self._wheel("key.delete", minion_id)
 
-    def has_key(self, minion_id):
-        listing = self._wheel("key.name_match", minion_id) or {}
-        return any(minion_id in ids for ids in listing.values())
-
     def call(self, minion_id, fun, arg=(), kwarg=None, timeout=300):
         """Run ``fun`` on one minion; return its result. SaltCallError without an answer or on failure."""
         with salt.client.LocalClient(mopts=self.opts) as local:
