@@ -30,26 +30,34 @@ def __virtual__():
     return __virtualname__
 
 
-def plan(fleet=None):
+def plan(fleet=None, version=None, offline=False):
     """
-    Show what ``immutable.roll`` works towards: the desired fleets, validated from the master's pillar.
+    Show what ``immutable.roll`` would do, in order: per fleet, the batches of API and Salt operations,
+    the peak server count and the surge's hourly cost. Nothing is changed.
 
-    No Linode API is called. A pillar with problems fails with every problem named by its pillar path.
+    Reads the cloud with a constant number of requests per fleet. A pillar with problems fails with
+    every problem named by its pillar path.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run immutable.plan
-        salt-run immutable.plan fleet=web --out=json
+        salt-run immutable.plan fleet=web version="1.4.3" --out=json
+        salt-run immutable.plan offline=True
 
     fleet
         Only this fleet. Defaults to every fleet of the pillar.
+    version
+        Plan a roll to this version instead of the pillar's (quote it). Defaults to the pillar's.
+    offline
+        Only validate the pillar and show the desired fleets with every default filled in; no cloud
+        call. Defaults to False.
     """
-    return _envelope(api.plan, __opts__, fleet=fleet)
+    return _envelope(api.plan, __opts__, fleet=fleet, version=version, offline=offline)
 
 
-def bake(fleet=None, version=None, force=False, keep_builder_on_failure=False, quiet=False):
+def bake(fleet=None, version=None, force=False, keep_builder_on_failure=False, wait=0, quiet=False):
     """
     Bake the image of a fleet: build, seal, capture and prove it. Idempotent.
 
@@ -72,6 +80,8 @@ def bake(fleet=None, version=None, force=False, keep_builder_on_failure=False, q
         Re-bake an existing image that is not proven yet, instead of proving it. Defaults to False.
     keep_builder_on_failure
         Keep the builder (or candidate) and its key when the bake fails, for debugging. Defaults to False.
+    wait
+        Seconds to wait for the fleet's lock when a roll or bake of it runs. Defaults to 0.
     quiet
         Print no progress lines (useful with --out=json). Defaults to False.
     """
@@ -82,8 +92,137 @@ def bake(fleet=None, version=None, force=False, keep_builder_on_failure=False, q
         version=version,
         force=force,
         keep_builder_on_failure=keep_builder_on_failure,
+        wait=wait,
         progress=None if quiet else _progress,
     )
+
+
+def roll(fleet=None, version=None, test=False, quarantine=False, wait=0, quiet=False):
+    """
+    Replace a fleet's servers with new ones booted from its proven image, in bounded batches.
+
+    For each fleet whose servers differ from the pillar (or only ``fleet``): bake the image if no
+    proven one exists, then observe → plan → act until the fleet converges. New servers pass every
+    gate (running, minion, boot states, verify, release, HTTP, NodeBalancer UP, warmup) before they
+    serve; old ones are drained and destroyed with their minion keys. On a failed gate or the
+    progress deadline the failed servers are removed and, with ``rollout:auto_rollback``, the fleet
+    converges back to the version it ran before; the run then exits non-zero. Running it again on a
+    fleet that matches the pillar changes nothing. A killed roll is finished by the next one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.roll
+        salt-run immutable.roll fleet=web
+        salt-run immutable.roll fleet=web version="1.4.3" test=True
+
+    fleet
+        Only this fleet. Defaults to every fleet of the pillar (rolled concurrently, each under its lock).
+    version
+        Roll to this version instead of the pillar's (quote it). Defaults to the pillar's.
+    test
+        Show the plan (as ``immutable.plan``) and change nothing. Defaults to False.
+    quarantine
+        Stop servers that fail a gate and tag them ``quarantine`` instead of deleting them (their
+        minion key is kept), for debugging. Defaults to False.
+    wait
+        Seconds to wait for the fleet's lock when another roll or bake holds it. Defaults to 0.
+    quiet
+        Print no progress lines (useful with --out=json). Defaults to False.
+    """
+    return _envelope(api.roll, __opts__, fleet=fleet, version=version, test=test, quarantine=quarantine, wait=wait,
+                     progress=None if quiet else _progress)
+
+
+def rollback(fleet=None, to=None, quarantine=False, wait=0, quiet=False):
+    """
+    Roll a fleet back to a kept, proven image: the previous good version, or ``to``.
+
+    The previous version comes from the master's roll history, else from the newest other proven
+    image. The pillar is not changed: revert its version too, or the next ``immutable.roll`` rolls
+    forward again.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.rollback fleet=web
+        salt-run immutable.rollback fleet=web to="1.4.1"
+
+    fleet
+        The fleet to roll back. Required.
+    to
+        The version to return to (quote it). Defaults to the previous good version.
+    quarantine
+        As for ``immutable.roll``. Defaults to False.
+    wait
+        Seconds to wait for the fleet's lock. Defaults to 0.
+    quiet
+        Print no progress lines. Defaults to False.
+    """
+    return _envelope(api.rollback, __opts__, fleet, to=to, quarantine=quarantine, wait=wait,
+                     progress=None if quiet else _progress)
+
+
+def status(fleet=None):
+    """
+    Show each fleet: desired and running versions, every server (version, generation, gate state,
+    NodeBalancer node mode and status, age), the images (proven, running, rollback target), the lock
+    and the last roll.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.status
+        salt-run immutable.status fleet=web --out=json
+
+    fleet
+        Only this fleet. Defaults to every fleet of the pillar.
+    """
+    return _envelope(api.status, __opts__, fleet=fleet)
+
+
+def history(fleet=None):
+    """
+    List every roll and rollback recorded on this master, oldest first: id, from → to, start, end,
+    outcome, who, servers created and destroyed, the failure if any, seconds per phase.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.history
+        salt-run immutable.history fleet=web --out=json
+
+    fleet
+        Only this fleet. Defaults to every fleet.
+    """
+    return _envelope(api.history, __opts__, fleet=fleet)
+
+
+def unlock(fleet=None, lock_id=None):
+    """
+    Break a fleet's roll/bake lock, fenced by its lock id; without ``lock_id``, show who holds it.
+
+    A lock whose process is gone is taken over by the next roll anyway; this is for a holder that
+    hangs. The holder notices before its next batch and stops.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.unlock fleet=web
+        salt-run immutable.unlock fleet=web lock_id=9f2c4e1a0b3d5c7e
+
+    fleet
+        The fleet whose lock to break. Required.
+    lock_id
+        The id of the lock to break, as ``immutable.unlock fleet=`` or ``immutable.status`` shows it.
+        Defaults to None (only show the holder).
+    """
+    return _envelope(api.unlock, __opts__, fleet, lock_id=lock_id)
 
 
 def _progress(message):
@@ -93,9 +232,10 @@ def _progress(message):
 def _envelope(verb, *args, **kwargs):
     """Run a verb; a library error becomes a structured failure with a non-zero exit code."""
     try:
-        return verb(*args, **kwargs)
+        ret = verb(*args, **kwargs)
     except errors.ImmutableError as err:
         log.error("immutable: %s", err)
-        failure = api.failure(err)
-        __context__["retcode"] = failure["retcode"]
-        return failure
+        ret = api.failure(err)
+    if ret.get("retcode"):
+        __context__["retcode"] = ret["retcode"]
+    return ret

@@ -141,6 +141,7 @@ class Backend:
         self._active: set[int] = set()
         self._tags: set[str] = set()
         self._boot_failures: set[int] = set()
+        self._boot_failure_plan = {"skip": 0, "count": 0}
         self._capture_failures = 0
         self._dirty = False
 
@@ -164,6 +165,7 @@ class Backend:
             events=[to_state(event) for event in self._events.values()],
             tags=sorted(self._tags),
             boot_failures=sorted(self._boot_failures),
+            boot_failure_plan=dict(self._boot_failure_plan),
             capture_failures=self._capture_failures,
         )
         return state
@@ -178,6 +180,8 @@ class Backend:
         self._active = {event.id for event in self._events.values() if event.job}
         self._tags = set(state["tags"])
         self._boot_failures = set(state["boot_failures"])
+        # Absent from states saved before the plan existed: nothing planned.
+        self._boot_failure_plan = dict(state.get("boot_failure_plan") or {"skip": 0, "count": 0})
         self._capture_failures = state["capture_failures"]
 
     def _save_if_dirty(self) -> None:
@@ -496,7 +500,7 @@ class Backend:
         self._move(instance, "rebooting")
         self._driver.shutdown(instance.id)
         instance.booted_config_id = config.id
-        failure = self._boot_machine(instance)
+        failure = self._boot_for_job(instance)
         self._start_job("linode_reboot", instance.ref(), config.ref(), fails=bool(failure), failure=failure)
 
     @_writes
@@ -589,15 +593,20 @@ class Backend:
     def _start_boot(self, instance: Instance, config: Config, start: float) -> None:
         self._move(instance, "booting")
         instance.booted_config_id = config.id
-        failure = self._boot_machine(instance)
+        failure = self._boot_for_job(instance)
         self._start_job(
             "linode_boot", instance.ref(), config.ref(), start=start, fails=bool(failure), failure=failure
         )
 
-    def _boot_machine(self, instance: Instance) -> str | None:
-        """Start the machine behind ``instance``; returns why the boot fails, or None."""
+    def _boot_for_job(self, instance: Instance) -> str | None:
+        """The boot of a job (a boot, a reboot, the boot that follows a create or a rebuild): an injected
+        failure, else the machine's start. Returns why the boot fails, or None."""
         if self._take_boot_failure(instance):
             return "the kernel did not start"
+        return self._boot_machine(instance)
+
+    def _boot_machine(self, instance: Instance) -> str | None:
+        """Start the machine behind ``instance``; returns why the boot fails, or None."""
         try:
             self._driver.boot(self._boot_request(instance))
         except MachineError as err:
@@ -638,9 +647,22 @@ class Backend:
             self._move(instance, "offline")
 
     def _take_boot_failure(self, instance: Instance) -> bool:
+        """Whether this boot was made to fail: for this Linode, or by the plan. Every boot moves the plan on."""
+        planned = self._take_planned_boot_failure()
         failing = instance.id in self._boot_failures
         self._boot_failures.discard(instance.id)
-        return failing
+        return failing or planned
+
+    def _take_planned_boot_failure(self) -> bool:
+        """Count one boot against the plan: the first ``skip`` boots pass, the ``count`` next ones fail."""
+        plan = self._boot_failure_plan
+        if plan["skip"] > 0:
+            plan["skip"] -= 1
+            return False
+        if plan["count"] > 0:
+            plan["count"] -= 1
+            return True
+        return False
 
     def _choose_config(self, instance: Instance, config_id: int | None) -> Config:
         """The given config, else the one booted last, else the only one."""
@@ -1366,6 +1388,13 @@ class Backend:
         """The next boot of this Linode ends ``offline`` with a failed ``linode_boot`` event."""
         self._instance(linode_id)
         self._boot_failures.add(linode_id)
+
+    @_writes
+    def fail_boots(self, count: int, skip: int = 0) -> dict:
+        """Of the boots of any Linode to come, let ``skip`` pass and make the ``count`` next ones fail as
+        :meth:`fail_next_boot` does. Replaces the previous plan (``count`` 0 clears it); returns the plan."""
+        self._boot_failure_plan = {"skip": skip, "count": count}
+        return dict(self._boot_failure_plan)
 
     @_writes
     def fail_next_captures(self, count: int) -> None:

@@ -198,21 +198,31 @@ def check_settings(config):
 
 
 class Balancers:
-    """Keeps one BalancerProxy per NodeBalancer config of the backend, and nothing else, running."""
+    """Keeps one BalancerProxy per NodeBalancer config of the backend, and nothing else, running.
+
+    The data plane never waits for the API: each :meth:`reconcile` (the server's ticker, every 0.25 s)
+    copies every config's nodes out of the backend, and the proxies pick from that copy. A busy backend
+    (a disk deployed from an image, under its lock) so never stalls a proxied request; like a real
+    NodeBalancer, a node change takes effect a moment after the API accepted it.
+    """
 
     def __init__(self, backend, log):
         self.backend = backend
         self.log = log
         self.proxies = {}  # config id -> (key, BalancerProxy)
+        self.views = {}  # config id -> [NodeView], as last copied from the backend
 
     def reconcile(self):
         wanted = {}
         for config in self.backend.balancer_configs():
             key = (config["address"], config["port"], check_settings(config))
             wanted[config["id"]] = key
+            self.views[config["id"]] = [_node_view(node) for node in self.backend.balancer_nodes(config["id"])]
         for config_id in list(self.proxies):
             if self.proxies[config_id][0] != wanted.get(config_id):
                 self.proxies.pop(config_id)[1].stop()
+        for config_id in set(self.views) - set(wanted):
+            del self.views[config_id]
         for config_id, key in wanted.items():
             if config_id not in self.proxies:
                 self._start(config_id, key)
@@ -224,7 +234,7 @@ class Balancers:
                 address,
                 port,
                 settings,
-                nodes=lambda: [_node_view(node) for node in self.backend.balancer_nodes(config_id)],
+                nodes=lambda: self.views.get(config_id, []),
                 report=self.backend.set_node_status,
             ).start()
         except OSError as err:

@@ -7,7 +7,11 @@ transition policy and rate limits. Never authenticated, rate-limited or counted.
   ``DELETE /requests`` clears the log and the statistics.
 - ``POST /faults`` adds a rule (``faults.Fault``: method, path, status, count, when, retry_after,
   delay) and answers it with its id; ``GET /faults`` -> ``{"faults": [...]}``; ``DELETE /faults``.
-- ``POST /boot-failures`` ``{"linode_id": n}``: that Linode's next boot fails.
+- ``POST /boot-failures`` ``{"linode_id": n}``: that Linode's next boot fails; ``{}``. Or
+  ``{"count": n, "skip": k}``: of the boots of any Linode to come (a create's boot, a boot, a reboot),
+  the next k pass and the n after them fail; it replaces the previous such plan (``count`` 0 clears it)
+  and answers ``{"count": n, "skip": k}``. A failing boot ends ``offline`` with a failed ``linode_boot``
+  (or ``linode_reboot``) event. Restarting the machines of an emulator restart is no boot here.
 - ``POST /capture-failures`` ``{"count": n}``: the next n captures fail.
 - ``GET|PUT /transitions`` ``{"policy": "timed|immediate|reads", "reads": n, "time_scale": f}``.
 - ``GET|PUT /rate-limits`` ``{"enabled": bool, "limits": {"<class>": {"limit": n, "window": s}}}``.
@@ -123,11 +127,28 @@ class Control:
         return {}
 
     def _fail_boot(self, body: Body) -> dict:
+        if body.has("linode_id"):
+            return self._fail_linode_boot(body)
+        if not body.has("count"):
+            raise invalid("count" if body.has("skip") else "linode_id", "linode_id or count is required")
+        return self._plan_boot_failures(body)
+
+    def _fail_linode_boot(self, body: Body) -> dict:
+        """``{"linode_id": n}``: that Linode's next boot fails."""
         linode_id = body.integer("linode_id")
-        if linode_id is None:
-            raise invalid("linode_id", "linode_id is required")
+        for name in ("count", "skip"):
+            if body.has(name):
+                raise invalid(name, f"{name} cannot go with linode_id: give one or the other")
         self._backend.fail_next_boot(linode_id)
         return {}
+
+    def _plan_boot_failures(self, body: Body) -> dict:
+        """``{"count": n, "skip": k}``: the next k boots of any Linode pass, the n after them fail."""
+        count, skip = body.integer("count"), body.integer("skip", 0)
+        for name, value in (("count", count), ("skip", skip)):
+            if value < 0:
+                raise invalid(name, f"{name} must be >= 0")
+        return self._backend.fail_boots(count, skip)
 
     def _fail_captures(self, body: Body) -> dict:
         count = body.integer("count", 1)

@@ -8,7 +8,7 @@ immutable:
   fleets:
     web:
       version: "1.0.0"
-      count: 2
+      count: 3
       bake:
         states: [examples.webapp]
         secrets: [webapp:build_token]
@@ -19,4 +19,5 @@ immutable:
         converge: true
         http: {port: 8080, path: /healthz}
       rollout: {max_surge: 1, max_unavailable: 0, warmup: 2, progress_deadline: 600}
+      nodebalancer: {label: web-lb, port: 80, drain_seconds: 2}   # managed: the roll creates it
       retention: {keep: 3}

@@ -1,8 +1,13 @@
 """The facade the Salt faces call. It takes ``opts``, ``progress`` and ``fire_event`` explicitly."""
 
+import getpass
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from salt_immutable import bake as baking
-from salt_immutable import config, master, names, spec
-from salt_immutable.errors import SpecError
+from salt_immutable import config, fleetops, master, names, spec
+from salt_immutable import lock as locking
+from salt_immutable.errors import ImmutableError, RollError, SpecError
 from salt_immutable.linode import LinodeProvider
 
 
@@ -16,46 +21,191 @@ def desired_spec(opts, fleet=None):
     return parsed
 
 
-def plan(opts, fleet=None):
-    """What a roll would work towards: the desired fleets, validated (no cloud call yet)."""
+def chosen_fleets(opts, fleet=None):
+    """The fleet specs a verb works on: the named one, or every fleet of the pillar."""
     parsed = desired_spec(opts, fleet)
-    fleets = parsed.to_dict()["fleets"]
-    return {"result": True, "fleets": fleets if fleet is None else {fleet: fleets[fleet]}}
+    return [parsed.fleet(fleet)] if fleet is not None else list(parsed.fleets)
+
+
+def checked_version(fleet_spec, version):
+    """``version`` (a quoted CLI string) or the pillar's; SpecError when it cannot name an image."""
+    if version is not None and not isinstance(version, str):
+        raise SpecError([("version", f'expected a quoted version such as version="1.10", got {version!r} '
+                                     "(salt-run reads an unquoted version as a number)")])
+    version = version or fleet_spec.version
+    problem = names.label_problem(names.image_label(fleet_spec.name, version))
+    if problem:
+        path = f"{spec.ROOT}:fleets:{fleet_spec.name}:version"
+        raise SpecError([(path, f"version {version!r} would give {problem}")])
+    return version
 
 
 def provider(opts):
     """The Linode adapter configured by the master's ``immutable:`` settings."""
     settings = config.master_settings(opts)
-    return LinodeProvider(master.resolve_token(opts, settings.linode_token), settings.api_url)
+    return LinodeProvider(
+        master.resolve_token(opts, settings.linode_token), settings.api_url, poll_interval=settings.poll_interval
+    )
 
 
-def bake(opts, fleet, version=None, force=False, keep_builder_on_failure=False, progress=None, fire_event=None):
+def state_folder(opts):
+    """Where locks and roll history live: the master's cache dir (it survives restarts)."""
+    return os.path.join(opts["cachedir"], "immutable")
+
+
+def operator_name():
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def context(opts, progress=None, fire_event=None, keep_builder_on_failure=False):
+    """The :class:`fleetops.Context` for this master: one adapter shared by every fleet of a verb."""
+    settings = config.master_settings(opts)
+    salt_master = master.SaltMaster(opts)
+    cloud = provider(opts)
+    address, port = salt_master.address(settings.master_address), int(opts.get("ret_port", 4506))
+    fire = fire_event or salt_master.fire
+
+    def bake_image(fleet_spec, version, force=False):
+        job = baking.BakeJob(
+            fleet=fleet_spec, version=version, provider=cloud, salt=salt_master, master_address=address,
+            master_port=port, progress=progress, fire=fire, force=force, keep_on_failure=keep_builder_on_failure,
+        )
+        return baking.Bake(job).run()
+
+    return fleetops.Context(
+        provider=cloud, salt=salt_master, master_address=address, master_port=port, folder=state_folder(opts),
+        bake=bake_image, user=operator_name(), progress=progress, fire=fire,
+    )
+
+
+def plan(opts, fleet=None, version=None, offline=False):
+    """What a roll would do: per fleet, the API operations in batches, the peak and the surge's cost.
+
+    ``offline`` only validates the pillar and returns the desired fleets (no cloud call).
+    """
+    parsed = desired_spec(opts, fleet)
+    fleets = parsed.to_dict()["fleets"]
+    desired = fleets if fleet is None else {fleet: fleets[fleet]}
+    if offline:
+        return {"result": True, "fleets": desired}
+    ctx = context(opts)
+    chosen = chosen_fleets(opts, fleet)
+    return {
+        "result": True,
+        "test": True,
+        "fleets": {f.name: fleetops.preview(ctx, f, checked_version(f, version)) for f in chosen},
+    }
+
+
+def bake(opts, fleet, version=None, force=False, keep_builder_on_failure=False, wait=0, progress=None,
+         fire_event=None):
     """Bake and prove the image of ``fleet`` at ``version`` (the pillar's by default); idempotent."""
     if not fleet:
         raise SpecError([(f"{spec.ROOT}:fleets", "bake needs fleet=<name>")])
     fleet_spec = desired_spec(opts, fleet).fleet(fleet)
-    if version is not None and not isinstance(version, str):
-        raise SpecError([("version", f'expected a quoted version such as version="1.10", got {version!r} '
-                                     "(salt-run reads an unquoted version as a number)")])
-    version = version or fleet_spec.version
-    problem = names.label_problem(names.image_label(fleet, version))
-    if problem:
-        raise SpecError([(f"{spec.ROOT}:fleets:{fleet}:version", f"version {version!r} would give {problem}")])
-    settings = config.master_settings(opts)
-    salt_master = master.SaltMaster(opts)
-    job = baking.BakeJob(
-        fleet=fleet_spec,
-        version=version,
-        provider=provider(opts),
-        salt=salt_master,
-        master_address=salt_master.address(settings.master_address),
-        master_port=int(opts.get("ret_port", 4506)),
-        progress=progress,
-        fire=fire_event or salt_master.fire,
-        force=force,
-        keep_on_failure=keep_builder_on_failure,
-    )
-    return baking.Bake(job).run()
+    version = checked_version(fleet_spec, version)
+    ctx = context(opts, progress, fire_event, keep_builder_on_failure)
+    with locking.FleetLock(ctx.folder, fleet, "bake", warn=progress).acquire(wait):
+        return ctx.bake(fleet_spec, version, force=force)
+
+
+def roll(opts, fleet=None, version=None, test=False, quarantine=False, wait=0, progress=None, fire_event=None):
+    """Roll every fleet (or ``fleet``) whose servers differ from the pillar (or ``version``).
+
+    Fleets roll concurrently, each under its own lock, sharing one API client.
+    """
+    chosen = chosen_fleets(opts, fleet)
+    versions = {f.name: checked_version(f, version) for f in chosen}
+    for fleet_spec in chosen:
+        refuse_volumes(fleet_spec)
+    if test:
+        return plan(opts, fleet, version)
+    ctx = context(opts, progress, fire_event)
+
+    def one(fleet_spec):
+        return fleetops.roll_fleet(ctx, fleet_spec, versions[fleet_spec.name], quarantine=quarantine, wait=wait)
+
+    return gather(chosen, one)
+
+
+def rollback(opts, fleet, to=None, quarantine=False, wait=0, progress=None, fire_event=None):
+    """Roll ``fleet`` back to ``to``, or to the previous good version (history, else the proven images)."""
+    if not fleet:
+        raise SpecError([(f"{spec.ROOT}:fleets", "rollback needs fleet=<name>")])
+    fleet_spec = desired_spec(opts, fleet).fleet(fleet)
+    refuse_volumes(fleet_spec)
+    ctx = context(opts, progress, fire_event)
+    current = fleetops.status(ctx, fleet_spec, ctx.folder)
+    running = max(current["running_versions"], key=current["running_versions"].get, default=None)
+    target = checked_version(fleet_spec, to) if to is not None else fleetops.rollback_target(
+        ctx.folder, running, ctx.provider, fleet)
+    if target is None:
+        raise RollError(f"rollback {fleet}: no earlier version to go back to (no roll history, no other proven image)")
+    proven = [image["version"] for image in current["images"] if image["proven"]]
+    if target not in proven:
+        raise RollError(f"rollback {fleet} to {target}: there is no proven image {names.image_label(fleet, target)} "
+                        f"(deleted?); proven images: {', '.join(proven) or 'none'}")
+
+    def one(fleet_spec):
+        return fleetops.roll_fleet(ctx, fleet_spec, target, verb="rollback", quarantine=quarantine, wait=wait)
+
+    return gather([fleet_spec], one)
+
+
+def gather(fleet_specs, work):
+    """Run ``work`` for each fleet concurrently; one result per fleet, failures included."""
+    with ThreadPoolExecutor(max_workers=max(1, len(fleet_specs))) as pool:
+        futures = {f.name: pool.submit(work, f) for f in fleet_specs}
+    reports, problems = {}, []
+    for name, future in futures.items():
+        try:
+            reports[name] = future.result()
+        except RollError as err:
+            reports[name] = err.report or failure(err)
+            problems.append(str(err))
+        except ImmutableError as err:
+            reports[name] = failure(err)
+            problems.append(f"{name}: {err}")
+    ret = {"result": not problems, "changed": any(r.get("changed") for r in reports.values()), "fleets": reports}
+    if problems:
+        ret.update(comment="\n".join(problems), retcode=1)
+    return ret
+
+
+def refuse_volumes(fleet_spec):
+    if fleet_spec.volumes:
+        raise SpecError([(f"{spec.ROOT}:fleets:{fleet_spec.name}:volumes",
+                          "stateful fleets (volumes) cannot be rolled yet: their volumes would not move")])
+
+
+def status(opts, fleet=None):
+    """Per fleet: desired and running versions, servers, images and the lock."""
+    ctx = context(opts)
+    return {"result": True, "fleets": {f.name: fleetops.status(ctx, f, ctx.folder) for f in chosen_fleets(opts, fleet)}}
+
+
+def history(opts, fleet=None):
+    """Every roll and rollback recorded on this master, oldest first."""
+    if fleet is not None:
+        desired_spec(opts, fleet)
+    return {"result": True, "rolls": fleetops.history_rows(state_folder(opts), fleet)}
+
+
+def unlock(opts, fleet, lock_id=None):
+    """Break the lock of ``fleet`` if it holds ``lock_id``; without ``lock_id``, show who holds it."""
+    if not fleet:
+        raise SpecError([(f"{spec.ROOT}:fleets", "unlock needs fleet=<name>")])
+    folder = state_folder(opts)
+    if lock_id is None:
+        held = locking.holder(folder, fleet)
+        if held is None:
+            return {"result": True, "comment": f"fleet {fleet} is not locked", "lock": None}
+        return {"result": False, "retcode": 1, "lock": held,
+                "comment": f"fleet {fleet} is locked by {locking.describe(held)}; to break it: "
+                           f"salt-run immutable.unlock fleet={fleet} lock_id={held.get('lock_id')}"}
+    removed = locking.break_lock(folder, fleet, lock_id)
+    comment = f"broke the lock of fleet {fleet}" if removed else f"fleet {fleet} was not locked"
+    return {"result": True, "comment": comment, "lock": removed}
 
 
 def failure(err):
@@ -63,4 +213,6 @@ def failure(err):
     ret = {"result": False, "error": type(err).__name__, "comment": str(err), "retcode": 1}
     if isinstance(err, SpecError):
         ret["problems"] = [{"path": path, "message": message} for path, message in err.problems]
+    if isinstance(err, RollError) and err.report:
+        ret["report"] = err.report
     return ret

@@ -14,15 +14,13 @@ import contextlib
 import hashlib
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import salt.version
 
 import salt_immutable
-from salt_immutable import names, seed
+from salt_immutable import checks, names, seed
 from salt_immutable.errors import BakeError, ImmutableError
 
 PROVEN_TAG = "proven"
@@ -61,11 +59,10 @@ def machine_tags(fleet, version, role):
     return (*image_tags(fleet, version), f"{ROLE_TAG_PREFIX}{role}")
 
 
-def failed_states(applied):
-    """The ids of the states that failed in a ``state.apply`` return (or its render errors)."""
-    if not isinstance(applied, dict):
-        return [str(line) for line in (applied if isinstance(applied, list) else [applied])]
-    return [entry.get("__id__", key) for key, entry in applied.items() if entry.get("result") is False]
+def http_url(fleet, server):
+    """The ``tests:http`` URL of ``fleet`` on ``server``'s private address."""
+    check = fleet.tests.http
+    return f"http://{server.private_ip}:{check.port}{check.path}"
 
 
 def image_summary(image):
@@ -135,7 +132,7 @@ class Bake:
             if self.fleet.boot.states:
                 self.apply(candidate, self.fleet.boot.states, "boot states")
             self.verify(candidate, self.fleet.tests.saltcheck, self.fleet.tests.converge, self.fleet.bake.states)
-            self.check_release(candidate, image)
+            checks.check_release(self.job.salt, candidate, image, STATE_TIMEOUT)
             if self.fleet.tests.http:
                 self.wait_for_http(server)
             image = self.job.provider.set_image_tags(image.id, (*image.tags, PROVEN_TAG))
@@ -164,36 +161,16 @@ class Bake:
 
     def apply(self, minion_id, states, what):
         self.say(f"applying {what} {', '.join(states)} on {minion_id}")
-        applied, _ = self.job.salt.call(minion_id, "state.apply", [",".join(states)], timeout=STATE_TIMEOUT)
-        failed = failed_states(applied)
-        if failed:
-            raise BakeError(f"{what} failed on {minion_id}: {', '.join(failed)}")
+        checks.apply_states(self.job.salt, minion_id, states, what, STATE_TIMEOUT)
 
     def verify(self, minion_id, saltcheck, converge, states=()):
         self.say(f"testing {minion_id}")
-        kwarg = {"saltcheck": list(saltcheck), "converge": converge, "states": list(states)}
-        outcome, _ = self.job.salt.call(minion_id, "immutable.verify", kwarg=kwarg, timeout=STATE_TIMEOUT)
-        if not isinstance(outcome, dict) or not outcome.get("result"):
-            failures = outcome.get("failures") if isinstance(outcome, dict) else [str(outcome)]
-            raise BakeError(f"tests failed on {minion_id}: {'; '.join(failures)}")
-
-    def check_release(self, minion_id, image):
-        """The candidate must tell, through ``immutable.release``, the provenance the image was captured with."""
-        release = self.call(minion_id, "immutable.release")
-        if image.description and release != json.loads(image.description):
-            raise BakeError(f"{minion_id} reports release {release}, not the provenance of {image.id}")
+        checks.verify(self.job.salt, minion_id, saltcheck, converge, states, STATE_TIMEOUT)
 
     def wait_for_http(self, server):
-        check = self.fleet.tests.http
-        url = f"http://{server.private_ip}:{check.port}{check.path}"
+        url = http_url(self.fleet, server)
         self.say(f"waiting for {url}")
-        deadline = self.job.provider.deadline(HTTP_TIMEOUT)
-        while not deadline.expired():
-            with contextlib.suppress(OSError, urllib.error.URLError), urllib.request.urlopen(url, timeout=5) as answer:
-                if answer.status < 300:
-                    return
-            time.sleep(deadline.pause(1))
-        raise BakeError(f"health check {url} did not answer 2xx within {HTTP_TIMEOUT}s")
+        checks.wait_for_http(url, self.job.provider.deadline(HTTP_TIMEOUT))
 
     def provenance(self, builder):
         lowstate, _ = self.job.salt.call(builder, "state.show_low_sls", [",".join(self.fleet.bake.states)])

@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 from salt_immutable.errors import ConfigError
 
 DEFAULT_API_URL = "https://api.linode.com/v4"
-KNOWN_KEYS = ("linode_token", "api_url", "pillar_id", "master_address")
+KNOWN_KEYS = ("linode_token", "api_url", "pillar_id", "master_address", "poll_interval")
+STRING_KEYS = ("linode_token", "api_url", "pillar_id", "master_address")
+DEFAULT_POLL_INTERVAL = 5.0
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,7 @@ class MasterSettings:
     api_url: str = DEFAULT_API_URL
     pillar_id: str = ""
     master_address: str = ""
+    poll_interval: float = DEFAULT_POLL_INTERVAL
     # Kept out of repr so that the token never lands in a log line or a return by accident.
     linode_token: str = field(default="", repr=False)
 
@@ -29,12 +32,16 @@ def master_settings(opts):
         raise ConfigError(
             f"master config immutable: unknown key(s) {', '.join(unknown)}; expected: {', '.join(KNOWN_KEYS)}"
         )
-    for key in KNOWN_KEYS:
+    for key in STRING_KEYS:
         if key in raw and not isinstance(raw[key], str):
             raise ConfigError(f"master config immutable:{key}: expected a string")
+    poll = raw.get("poll_interval", DEFAULT_POLL_INTERVAL)
+    if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
+        raise ConfigError(f"master config immutable:poll_interval: expected a number of seconds > 0, got {poll!r}")
     return MasterSettings(
         api_url=raw.get("api_url") or DEFAULT_API_URL,
         pillar_id=raw.get("pillar_id") or opts.get("id", ""),
         master_address=raw.get("master_address", ""),
+        poll_interval=float(poll),
         linode_token=raw.get("linode_token", ""),
     )

@@ -1,87 +1,178 @@
-"""``make demo``: the lab, a bake of the example fleet, and a server that runs the baked app.
+"""``make demo``: the whole story on the lab, driven with salt-run as an operator would.
 
-The server is booted from the proven image with no Salt at all (no minion, no state run): what it
-serves, it has from the image.
+Lab up; roll the example fleet (which bakes 1.0.0 first) onto 3 servers behind a managed NodeBalancer;
+bump the pillar file to 1.1.0 and roll again while a load generator requests the NodeBalancer; status;
+history; rollback to 1.0.0; lab down. A summary ends it: versions, servers replaced, failed requests,
+the time of each phase and the Linode API requests per replaced server (the emulator's counters).
 """
 
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
-import salt.config
+import yaml
 
 from salt_immutable import lab
-from salt_immutable.linode import LinodeProvider
 
 FLEET = "web"
+SALT_RUN = str(Path(sys.executable).parent / "salt-run")
 
 
-def fetch(url, deadline):
-    while not deadline.expired():
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.read().decode()
-        except OSError:
-            time.sleep(0.5)
-    raise lab.LabError(f"demo: {url} did not answer")
+class LoadGenerator(threading.Thread):
+    """GETs ``url``, a new connection each (as a browser without keep-alive), until stopped.
+
+    Bounded: at most ``limit`` requests and ``seconds`` seconds. ``ok``, ``failed`` (time and error of
+    each failure) and ``releases`` (the versions the answers named) tell what it saw.
+    """
+
+    def __init__(self, url, limit=20000, seconds=900, pause=0.02):
+        super().__init__(daemon=True)
+        self.url, self.limit, self.seconds, self.pause = url, limit, seconds, pause
+        self.stop = threading.Event()
+        self.ok, self.failed, self.releases = 0, [], set()
+
+    def run(self):
+        deadline = time.monotonic() + self.seconds
+        while not self.stop.is_set() and self.ok + len(self.failed) < self.limit and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as answer:
+                    self.releases.add(json.loads(answer.read())["release"].get("version"))
+                    self.ok += 1
+            except Exception as err:  # every failure counts, whatever it is
+                self.failed.append(f"{time.strftime('%H:%M:%S')} {err!r}")
+            time.sleep(self.pause)
+
+    def finish(self):
+        self.stop.set()
+        self.join(timeout=30)
+        return self
 
 
-def bake(config_dir, say):
-    """Bake the example fleet with salt-run, its progress streaming to the terminal; then bake again,
-    which finds the proven image and changes nothing, and gives the result as JSON."""
-    salt_run = str(Path(sys.executable).parent / "salt-run")
-    say(f"$ salt-run -c {config_dir} immutable.bake fleet={FLEET}")
-    subprocess.run([salt_run, "-c", str(config_dir), "immutable.bake", f"fleet={FLEET}"], check=True)
-    say(f"$ salt-run -c {config_dir} immutable.bake fleet={FLEET} quiet=True --out=json   # again: no change")
-    again = subprocess.run([salt_run, "-c", str(config_dir), "immutable.bake", f"fleet={FLEET}", "quiet=True",
-                            "--out=json"], check=True, capture_output=True, text=True)
-    return json.loads(again.stdout)
+class Demo:
+    """The demo's lab and the salt-run calls it makes."""
 
+    def __init__(self, root, say):
+        self.root = Path(root).resolve()
+        self.paths = lab.LabPaths(self.root)
+        self.pillar = self.root / "pillar"
+        self.say = say
 
-def serve_from_image(provider, image_id, say):
-    say(f"booting web-demo-1 from {image_id}: no minion, no state run")
-    server = provider.create_instance("web-demo-1", "us-east", "g6-nanode-1", image_id, tags=("demo",))
-    server = provider.wait_for_status(server.id, "running", provider.deadline(120))
-    page = fetch(f"http://{server.private_ip}:8080/", provider.deadline(60))
-    return server, json.loads(page)
+    def start(self):
+        """A fresh lab whose pillar is a copy this demo may bump (the repository's stays as it is)."""
+        if (self.paths.config_dir / "master").exists():
+            lab.down(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        shutil.copytree(lab.REPO_TREES / "pillar", self.pillar)
+        self.say(f"starting the lab in {self.root}")
+        info = lab.up(self.root, pillar_tree=self.pillar, time_scale=0.02)
+        self.control_url = info["api_url"].removesuffix("/v4") + "/_emulator"
 
+    def salt_run(self, *args, quiet=False):
+        """``salt-run immutable.<verb>``: progress streams to the terminal, or the JSON return comes back."""
+        argv = [SALT_RUN, "-c", str(self.paths.config_dir), *args]
+        if not quiet:
+            self.say("$ salt-run " + " ".join(args))
+            subprocess.run(argv, check=True)
+            return None
+        done = subprocess.run([*argv, "--out=json"], check=True, capture_output=True, text=True)
+        return json.loads(done.stdout)
 
-def summary(baked, page):
-    lines = ["", "== salt-immutable demo ==", f"image      {baked['image']['id']} {baked['image']['label']} "
-             f"({baked['image']['size']} MB, tags {', '.join(baked['image']['tags'])})"]
-    lines += [f"provenance {key}: {value}" for key, value in sorted(baked["provenance"].items())]
-    lines += [f"phase      {phase}: {seconds:.1f} s" for phase, seconds in baked["timings"].items()]
-    lines.append(f"server     {page['host']} serves release {page['release'].get('version')} "
-                 "of the baked app, and ran no Salt")
-    return "\n".join(lines)
+    def set_version(self, version):
+        path = self.pillar / "immutable.sls"
+        data = yaml.safe_load(path.read_text())
+        data["immutable"]["fleets"][FLEET]["version"] = version
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        self.say(f"$ sed -i 's/version: .*/version: \"{version}\"/' pillar/immutable.sls   # bump to {version}")
 
+    def api_requests(self):
+        with urllib.request.urlopen(self.control_url + "/stats", timeout=10) as answer:
+            return json.loads(answer.read())["total"]
 
-def fresh_lab(root, say):
-    """Start a lab in ``root`` with nothing from an earlier demo (its images would be reused)."""
-    paths = lab.LabPaths(Path(root).resolve())
-    if (paths.config_dir / "master").exists():
-        lab.down(root)
-        shutil.rmtree(paths.root)
-    say(f"starting the lab in {root}")
-    lab.up(root, time_scale=0.02)
+    def front_url(self):
+        web = self.salt_run("immutable.status", f"fleet={FLEET}", quiet=True)["fleets"][FLEET]
+        return f"http://{web['nodebalancer']['address']}/"
 
 
 def run(root, say=print):
     """The whole demo in ``root``; everything it starts is stopped again, also on failure."""
-    fresh_lab(root, say)
+    demo = Demo(root, say)
+    demo.start()
     try:
-        config_dir = lab.LabPaths(Path(root).resolve()).config_dir
-        opts = salt.config.master_config(str(config_dir / "master"))
-        baked = bake(config_dir, say)
-        provider = LinodeProvider(opts["immutable"]["linode_token"], opts["immutable"]["api_url"])
-        server, page = serve_from_image(provider, baked["image"]["id"], say)
-        say(summary(baked, page))
-        provider.delete_instance(server.id)
+        demo.salt_run("immutable.roll", f"fleet={FLEET}")
+        demo.set_version("1.1.0")
+        before = demo.api_requests()
+        load = LoadGenerator(demo.front_url())
+        load.start()
+        try:
+            demo.salt_run("immutable.roll", f"fleet={FLEET}")
+        finally:
+            load.finish()
+        requests = demo.api_requests() - before
+        say(f"load: {load.ok + len(load.failed)} requests through the NodeBalancer during the roll, "
+            f"{len(load.failed)} failed; answers came from releases {', '.join(sorted(load.releases))}")
+        status = demo.salt_run("immutable.status", f"fleet={FLEET}", quiet=True)["fleets"][FLEET]
+        say(status_lines(status))
+        demo.salt_run("immutable.rollback", f"fleet={FLEET}")
+        rolls = demo.salt_run("immutable.history", f"fleet={FLEET}", quiet=True)["rolls"]
+        say(history_lines(rolls))
+        final = demo.salt_run("immutable.status", f"fleet={FLEET}", quiet=True)["fleets"][FLEET]
+        say(summary(rolls, load, requests, final))
     finally:
         say("stopping the lab")
         lab.down(root)
-    return 0
+    return 0 if not load.failed else 1
+
+
+def status_lines(status):
+    lines = ["$ salt-run immutable.status fleet=web",
+             f"  desired {status['desired_version']}, running {status['running_versions']}, "
+             f"NodeBalancer {status['nodebalancer']['label']} at {status['nodebalancer']['address']}"]
+    for server in status["servers"]:
+        node = server["node"] or {}
+        lines.append(f"  {server['label']:<10} {server['version']:<6} gen {server['generation']:<3} "
+                     f"{server['state']:<10} node {node.get('mode')}/{node.get('status')}  "
+                     f"age {server['age_seconds']} s")
+    for image in status["images"]:
+        marks = [mark for mark in ("proven", "running", "rollback_target") if image[mark]]
+        lines.append(f"  image {image['label']:<10} {image['id']:<10} {', '.join(marks)}")
+    return "\n".join(lines)
+
+
+def history_lines(rolls):
+    lines = ["$ salt-run immutable.history fleet=web"]
+    for roll in rolls:
+        since = ", ".join(roll["from_versions"]) or "nothing"
+        lines.append(f"  {roll['roll_id']} {roll['verb']:<8} {since} → {roll['to_version']:<6} "
+                     f"{roll['outcome']:<10} {roll['started']} by {roll['user']}: "
+                     f"+{len(roll['created'])} -{len(roll['destroyed'])}")
+    return "\n".join(lines)
+
+
+def summary(rolls, load, requests, final):
+    first, bump, back = rolls[-3:]
+    replaced = len(bump["destroyed"])
+
+    def phases(roll):
+        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in roll["timings"].items())
+
+    return "\n".join([
+        "",
+        "== salt-immutable demo ==",
+        f"roll 1     nothing → {first['to_version']}: {len(first['created'])} servers ({phases(first)})",
+        f"roll 2     {', '.join(bump['from_versions'])} → {bump['to_version']}: {replaced} servers replaced "
+        f"({phases(bump)})",
+        f"rollback   {', '.join(back['from_versions'])} → {back['to_version']}: {len(back['destroyed'])} servers "
+        f"replaced ({phases(back)})",
+        f"load       {load.ok + len(load.failed)} requests through the NodeBalancer during roll 2, "
+        f"{len(load.failed)} failed",
+        f"API        {requests} Linode API requests during roll 2: {requests / max(1, replaced):.0f} per replaced "
+        "server",
+        f"now        {FLEET} runs {final['running_versions']} behind NodeBalancer "
+        f"{final['nodebalancer']['label']} at {final['nodebalancer']['address']}",
+    ])

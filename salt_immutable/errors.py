@@ -85,3 +85,51 @@ class SaltCallError(ImmutableError):
 
 class BakeError(ImmutableError):
     """A bake failed; the message names the phase and the cause (failed state ids, failed tests...)."""
+
+
+class LockHeld(ImmutableError):
+    """Another roll or bake holds the fleet's lock, or a lock could not be broken because its id differs.
+
+    ``fleet`` names the fleet and ``holder`` is the lock record of whoever holds it (a dict with
+    ``lock_id``, ``purpose``, ``roll_id``, ``host``, ``pid``, ``started``...), or None.
+    """
+
+    def __init__(self, message, fleet=None, holder=None):
+        self.fleet = fleet
+        self.holder = holder
+        super().__init__(message)
+
+
+class LockLost(ImmutableError):
+    """Our fleet lock was broken or taken over while we worked: stop mutating the fleet.
+
+    ``fleet`` and ``lock_id`` say which lock was ours; ``holder`` is the record that holds it now, or None.
+    """
+
+    def __init__(self, message, fleet=None, lock_id=None, holder=None):
+        self.fleet = fleet
+        self.lock_id = lock_id
+        self.holder = holder
+        super().__init__(message)
+
+
+class CheckFailed(ImmutableError):
+    """A machine failed one of the fleet's checks (states, tests, release, HTTP); the message says which."""
+
+
+class GateFailed(ImmutableError):
+    """A new server did not pass a gate of the roll. ``server``, ``gate`` and ``cause`` say which and why."""
+
+    def __init__(self, server, gate, cause):
+        self.server = server
+        self.gate = gate
+        self.cause = str(cause)
+        super().__init__(f"{server} failed the {gate} gate: {cause}")
+
+
+class RollError(ImmutableError):
+    """A roll failed. ``report`` is the fleet's roll result: what failed, where, and the state it is left in."""
+
+    def __init__(self, message, report=None):
+        self.report = report
+        super().__init__(message)

@@ -94,7 +94,7 @@ def master_config(paths, api_url, token, state_tree, pillar_tree):
         "auto_accept": False,
         "file_roots": {"base": [str(state_tree), str(loader.FACES)]},
         "pillar_roots": {"base": [str(pillar_tree)]},
-        "immutable": {"api_url": api_url, "linode_token": token},
+        "immutable": {"api_url": api_url, "linode_token": token, "poll_interval": 0.5},
     }
 
 

@@ -27,7 +27,15 @@ from requests.adapters import HTTPAdapter
 
 from salt_immutable import __version__, errors, names
 from salt_immutable.deadline import Deadline
-from salt_immutable.model import Disk, ImageRef, NodeBalancerNode, ObservedServer, VolumeRef
+from salt_immutable.model import (
+    Disk,
+    ImageRef,
+    NodeBalancerConfigRef,
+    NodeBalancerNode,
+    NodeBalancerRef,
+    ObservedServer,
+    VolumeRef,
+)
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +296,18 @@ class LinodeProvider:
             )
         return found
 
+    def set_instance_tags(self, instance_id, tags):
+        """Replace the tags of Linode ``instance_id`` with ``tags``; return the Linode."""
+        instance = api.Instance(self._client, instance_id)
+        body = {"tags": list(tags)}
+        return self._call(
+            "tag instance",
+            instance_id,
+            lambda: _server_json(
+                self._client, self._client.put(api.Instance.api_endpoint, model=instance, data=body)
+            ),
+        )
+
     def boot(self, instance_id):
         """Boot Linode ``instance_id`` (its last booted config); see :meth:`wait_for_status`."""
         instance = api.Instance(self._client, instance_id)
@@ -315,14 +335,15 @@ class LinodeProvider:
         """Delete Linode ``instance_id``; one that is already gone counts as deleted."""
         self._delete("delete instance", instance_id, api.Instance(self._client, instance_id))
 
-    def wait_for_status(self, instance_id, wanted, deadline):
+    def wait_for_status(self, instance_id, wanted, deadline, moving=False):
         """Poll Linode ``instance_id`` with fresh reads until its status is ``wanted``; return it.
 
         Raises :class:`~salt_immutable.errors.ProviderTimeout` when ``deadline`` expires first, and
         :class:`~salt_immutable.errors.ActionFailed` when the Linode, after being seen in transition,
-        comes to rest in another status (a boot that ends ``offline``).
+        comes to rest in another status (a boot that ends ``offline``). ``moving`` says the caller
+        knows an action is under way (a create boots): at rest on the first read means it failed.
         """
-        moved = False
+        moved = moving
         while True:
             server = self.get_instance(instance_id)
             if server.status == wanted:
@@ -509,6 +530,93 @@ class LinodeProvider:
             deadline.check("wait for volume", volume.label, f"not active, still {volume.status}")
             self._sleep(deadline.pause(self.poll_interval))
 
+    # -- NodeBalancers and their configs -----------------------------------------------------------
+
+    def find_nodebalancer(self, label):
+        """The NodeBalancer labelled ``label``, or None."""
+        found = self._list(
+            "find nodebalancer",
+            label,
+            self._client.nodebalancers,
+            api.NodeBalancer.label == label,
+            _nodebalancer,
+        )
+        return found[0] if found else None
+
+    def get_nodebalancer(self, nodebalancer_id):
+        """A fresh read of NodeBalancer ``nodebalancer_id``."""
+        return self._call(
+            "get nodebalancer",
+            nodebalancer_id,
+            lambda: _nodebalancer(self._client.load(api.NodeBalancer, nodebalancer_id)),
+        )
+
+    def create_nodebalancer(self, label, region, *, tags=()):
+        """Create a NodeBalancer (it has no config yet) and return it.
+
+        Idempotent: an existing NodeBalancer labelled ``label`` (labels are unique per account) is
+        returned instead, whatever its region and tags.
+        """
+        existing = self.find_nodebalancer(label)
+        if existing is not None:
+            return existing
+        return self._call(
+            "create nodebalancer",
+            label,
+            lambda: _nodebalancer(self._client.nodebalancers.create(region, label=label, tags=list(tags))),
+            recover=lambda: self.find_nodebalancer(label),
+        )
+
+    def list_nodebalancer_configs(self, nodebalancer_id):
+        """The configs (ports) of NodeBalancer ``nodebalancer_id``, freshly listed."""
+        nodebalancer = api.NodeBalancer(self._client, nodebalancer_id)
+        return self._call(
+            "list nodebalancer configs",
+            nodebalancer_id,
+            lambda: [_nodebalancer_config(c) for c in _every(nodebalancer.configs)],
+        )
+
+    def create_nodebalancer_config(
+        self,
+        nodebalancer_id,
+        port,
+        *,
+        protocol="http",
+        check="http",
+        check_path="/",
+        check_interval=5,
+        check_timeout=3,
+        check_attempts=2,
+    ):
+        """Open ``port`` on NodeBalancer ``nodebalancer_id`` with a health check; return the config.
+
+        Idempotent: a config of the NodeBalancer on that port already is returned instead, as it is
+        (its protocol and check are not compared).
+        """
+        settings = {
+            "port": port,
+            "protocol": protocol,
+            "check": check,
+            "check_path": check_path,
+            "check_interval": check_interval,
+            "check_timeout": check_timeout,
+            "check_attempts": check_attempts,
+        }
+
+        def existing():
+            return next((c for c in self.list_nodebalancer_configs(nodebalancer_id) if c.port == port), None)
+
+        found = existing()
+        if found is not None:
+            return found
+        nodebalancer = api.NodeBalancer(self._client, nodebalancer_id)
+        return self._call(
+            "create nodebalancer config",
+            f"{nodebalancer_id}:{port}",
+            lambda: _nodebalancer_config(nodebalancer.config_create(**settings)),
+            recover=existing,
+        )
+
     # -- NodeBalancer nodes ------------------------------------------------------------------------
 
     def list_nodes(self, nodebalancer_id, config_id):
@@ -559,6 +667,14 @@ class LinodeProvider:
         """Remove node ``node_id``; one that is already gone counts as removed."""
         self._delete(
             "delete node", node_id, api.NodeBalancerNode(self._client, node_id, (config_id, nodebalancer_id))
+        )
+
+    # -- catalogue ---------------------------------------------------------------------------------
+
+    def type_hourly_price(self, type_id):
+        """The hourly price in US dollars of Linode type ``type_id`` (its base price, ``price.hourly``)."""
+        return self._call(
+            "get type price", type_id, lambda: float(self._client.load(api.Type, type_id).price.hourly)
         )
 
     # -- the one place that talks to the API --------------------------------------------------------
@@ -668,6 +784,10 @@ def _server(obj):
     )
 
 
+def _server_json(client, body):
+    return _server(api.Instance(client, body["id"], body))
+
+
 def _disk(obj):
     return Disk(id=obj.id, label=obj.label, filesystem=obj.filesystem, size=obj.size, status=obj.status)
 
@@ -722,3 +842,28 @@ def _node(obj):
 
 def _node_json(client, parent, body):
     return _node(api.NodeBalancerNode(client, body["id"], parent, json=body))
+
+
+def _nodebalancer(obj):
+    return NodeBalancerRef(
+        id=obj.id,
+        label=obj.label,
+        region=_slug(obj.region),
+        ipv4=_slug(obj.ipv4),
+        hostname=obj.hostname,
+        tags=tuple(obj.tags or ()),
+    )
+
+
+def _nodebalancer_config(obj):
+    return NodeBalancerConfigRef(
+        id=obj.id,
+        nodebalancer_id=obj.nodebalancer_id,
+        port=obj.port,
+        protocol=obj.protocol,
+        check=obj.check,
+        check_path=obj.check_path or "",
+        check_interval=obj.check_interval,
+        check_timeout=obj.check_timeout,
+        check_attempts=obj.check_attempts,
+    )

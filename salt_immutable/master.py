@@ -56,6 +56,11 @@ class SaltMaster:
             raise SaltCallError(f"key.gen_accept {minion_id} returned no key pair")
         return keys
 
+    def key_ids(self):
+        """Every minion id with a key on this master, whatever its status (accepted, pending, ...)."""
+        listed = self._wheel("key.list", "all") or {}
+        return sorted({minion for ids in listed.values() for minion in ids or ()})
+
     def delete_key(self, minion_id):
         """Forget the key of ``minion_id`` (accepted, pending or rejected)."""
         self._wheel("key.delete", minion_id)

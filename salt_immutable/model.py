@@ -81,3 +81,33 @@ class NodeBalancerNode:
     mode: str
     status: str
     weight: int
+
+
+@dataclass(frozen=True)
+class NodeBalancerRef:
+    """A NodeBalancer; ``ipv4`` is its public address and ``hostname`` the name that resolves to it."""
+
+    id: int
+    label: str
+    region: str | None
+    ipv4: str | None
+    hostname: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeBalancerConfigRef:
+    """One port of a NodeBalancer and its health check; ``check_interval`` and ``check_timeout`` are seconds.
+
+    ``check`` is none, connection, http or http_body; ``check_path`` is the path an http check requests.
+    """
+
+    id: int
+    nodebalancer_id: int
+    port: int
+    protocol: str
+    check: str
+    check_path: str
+    check_interval: int
+    check_timeout: int
+    check_attempts: int

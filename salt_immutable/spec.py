@@ -19,6 +19,7 @@ ROOT = "immutable"
 MAX_GENERATION = 99999
 SLS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 PERCENT = re.compile(r"^(\d{1,3})%$")
+NODEBALANCER_LABEL = re.compile(r"^[a-zA-Z0-9_-]{3,32}$")
 SECRET_KEYS = ("linode_token", "token", "api_token")
 _INVALID = object()
 
@@ -202,13 +203,29 @@ class RolloutSpec:
     auto_rollback: bool = _setting(_boolean, True, doc="roll back to the last good version on failure")
 
 
+def _nodebalancer_label(value):
+    if not isinstance(value, str) or not NODEBALANCER_LABEL.match(value):
+        raise _Invalid(f"expected a NodeBalancer label of 3-32 letters, digits, '-' or '_', got {_describe(value)}")
+    return value
+
+
 @dataclass(frozen=True)
 class NodeBalancerSpec:
-    """The NodeBalancer whose backend nodes follow the fleet."""
+    """The NodeBalancer whose backend nodes follow the fleet: adopted by ``id``, or managed by ``label``."""
 
-    id: int = _setting(_integer(1), doc="NodeBalancer id")
     port: int = _setting(_integer(1, 65535), doc="the NodeBalancer config's port")
+    id: "int | None" = _setting(_integer(1), None, doc="adopt this existing NodeBalancer (give id or label)")
+    label: "str | None" = _setting(
+        _nodebalancer_label, None,
+        doc="manage a NodeBalancer of this label: created in the fleet's region, with a config on port "
+        "whose health check is tests:http (give id or label)",
+    )
     drain_seconds: float = _setting(_seconds, 10, doc="seconds an old node drains before it is removed")
+
+    @property
+    def managed(self):
+        """True when salt-immutable creates the NodeBalancer and its config (given by label)."""
+        return self.id is None
 
 
 @dataclass(frozen=True)
@@ -451,8 +468,25 @@ def _check_volumes(fleet, path, problems):
         problems.add(_join(path, "volumes"), f"mount point {mount!r} is used more than once")
 
 
+def _check_nodebalancer(nodebalancer, path, problems):
+    if (nodebalancer.id is None) == (nodebalancer.label is None):
+        problems.add(path, "give exactly one of id (adopt an existing NodeBalancer) or label (managed)")
+
+
+def _check_fleet_nodebalancer(fleet, path, problems):
+    if fleet.nodebalancer is not None and fleet.tests.http is None:
+        problems.add(
+            _join(path, "nodebalancer"),
+            "needs tests:http: its port is where the NodeBalancer sends traffic, its path the health check",
+        )
+
+
 # Checks that span several settings of one section; they run once the section itself parsed.
-_SECTION_RULES = {RolloutSpec: (_check_rollout,), FleetSpec: (_check_volumes, _check_fleet_names)}
+_SECTION_RULES = {
+    RolloutSpec: (_check_rollout,),
+    NodeBalancerSpec: (_check_nodebalancer,),
+    FleetSpec: (_check_volumes, _check_fleet_names, _check_fleet_nodebalancer),
+}
 
 
 def _check_image_labels_unique(fleets, fleets_path, problems):

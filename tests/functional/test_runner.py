@@ -13,10 +13,10 @@ BAD_FLEET = {"linode": {"region": "us-east"}, "fleets": {"web": {"version": 1.4,
 
 def test_plan_returns_the_example_fleet_with_defaults(master_opts, runner_loader):
     runners, context = runner_loader(master_opts())
-    ret = runners["immutable.plan"]()
+    ret = runners["immutable.plan"](offline=True)
     assert ret["result"] is True
     web = ret["fleets"]["web"]
-    assert web["version"] == "1.0.0" and web["count"] == 2
+    assert web["version"] == "1.0.0" and web["count"] == 3
     assert web["linode"] == {"region": "us-east", "type": "g6-standard-1", "base_image": "linode/debian12"}
     assert web["rollout"]["max_surge"] == 1 and web["rollout"]["auto_rollback"] is True
     assert "retcode" not in context
@@ -24,7 +24,7 @@ def test_plan_returns_the_example_fleet_with_defaults(master_opts, runner_loader
 
 def test_plan_for_one_fleet(master_opts, runner_loader):
     runners, _ = runner_loader(master_opts())
-    assert list(runners["immutable.plan"](fleet="web")["fleets"]) == ["web"]
+    assert list(runners["immutable.plan"](fleet="web", offline=True)["fleets"]) == ["web"]
 
 
 def test_plan_of_an_unknown_fleet_fails_naming_it(master_opts, runner_loader):
@@ -57,7 +57,7 @@ def test_pillar_id_setting_selects_whose_pillar_is_compiled(tmp_path, master_opt
     write_pillar(pillar, {"linode": {"region": "eu-west"}, "fleets": {}})
     (pillar / "top.sls").write_text("base:\n  fleet-spec:\n    - immutable\n")
     runners, _ = runner_loader(master_opts(pillar_roots=[pillar], pillar_id="fleet-spec"))
-    assert runners["immutable.plan"]() == {"result": True, "fleets": {}}
+    assert runners["immutable.plan"](offline=True) == {"result": True, "fleets": {}}
 
 
 def test_bad_master_setting_is_a_clean_failure(master_opts, runner_loader):
@@ -76,7 +76,7 @@ def test_bake_refuses_a_version_that_salt_run_read_as_a_number(master_opts, runn
 
 def test_token_in_master_config_never_reaches_the_return(master_opts, runner_loader):
     runners, _ = runner_loader(master_opts(linode_token="tok-SECRET-123"))
-    assert "tok-SECRET-123" not in repr(runners["immutable.plan"]())
+    assert "tok-SECRET-123" not in repr(runners["immutable.plan"](offline=True))
 
 
 def public_runner_functions(runners):

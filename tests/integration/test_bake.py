@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
-import salt.config
 import yaml
 
 from salt_immutable import lab, seed
-from salt_immutable.linode import LinodeProvider
 from salt_immutable.master import SaltMaster
+from tests.support.lab import LabHandle
 from tests.support.saltconfig import REPO
 
 BIN = Path(sys.executable).parent
@@ -47,39 +46,6 @@ def bake_lab(tmp_path_factory):
         yield LabHandle(root / "lab", info)
     finally:
         lab.down(root / "lab")
-
-
-class LabHandle:
-    def __init__(self, folder, info):
-        self.folder = folder
-        self.config_dir = folder / "etc" / "salt"
-        self.api_url = info["api_url"]
-        self.opts = salt.config.master_config(str(self.config_dir / "master"))
-        self.provider = LinodeProvider(self.opts["immutable"]["linode_token"], self.api_url, poll_interval=0.1)
-
-    def salt_run(self, *args):
-        return subprocess.run(
-            [str(BIN / "salt-run"), "-c", str(self.config_dir), *args, "--out=json"],
-            capture_output=True, text=True, timeout=600,
-        )
-
-    def bake(self, fleet, *args):
-        result = self.salt_run("immutable.bake", f"fleet={fleet}", "quiet=True", *args)
-        return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
-
-    def control(self, method, path, **body):
-        url = self.api_url.removesuffix("/v4") + "/_emulator/" + path
-        return requests.request(method, url, json=body or None, timeout=10).json()
-
-    def accepted_keys(self):
-        listing = subprocess.run(
-            [str(BIN / "salt-key"), "-c", str(self.config_dir), "-L", "--out=json"],
-            capture_output=True, text=True, timeout=60,
-        )
-        return json.loads(listing.stdout)["minions"]
-
-    def image_archive(self, image_id):
-        return self.folder / "emulator" / "images" / f"{image_id.rpartition('/')[2]}.tar"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def release_file(tmp_path):
 def assert_example_plan(result):
     assert result.returncode == 0, result.stderr
     web = result.data["fleets"]["web"]
-    assert web["version"] == "1.0.0" and web["count"] == 2
+    assert web["version"] == "1.0.0" and web["count"] == 3
     assert web["bake"] == {"states": ["examples.webapp"], "secrets": ["webapp:build_token"]}
 
 
@@ -32,7 +32,7 @@ def assert_example_plan(result):
 def test_pip_install_registers_the_runner_without_any_sync(pip_master):
     extension_runner = Path(pip_master.config["extension_modules"]) / "runners" / "immutable.py"
     assert not extension_runner.exists()
-    assert_example_plan(pip_master.salt_run_cli().run("immutable.plan"))
+    assert_example_plan(pip_master.salt_run_cli().run("immutable.plan", "offline=True"))
 
 
 def test_pip_install_minions_sync_the_module_from_the_file_root(pip_master, pip_minion, release_file):
@@ -88,7 +88,7 @@ def test_classic_sync_installs_the_runner_into_extension_modules(classic_master)
     assert synced.returncode == 0 and "runners.immutable" in synced.data
     synced_file = Path(classic_master.config["extension_modules"]) / "runners" / "immutable.py"
     assert filecmp.cmp(synced_file, REPO / "_runners" / "immutable.py", shallow=False)
-    assert_example_plan(classic_master.salt_run_cli().run("immutable.plan"))
+    assert_example_plan(classic_master.salt_run_cli().run("immutable.plan", "offline=True"))
 
 
 def test_classic_minions_sync_the_module_from_the_repository(classic_master, classic_minion, release_file):

@@ -96,6 +96,13 @@ class EmulatorControl:
         """That Linode's next boot ends ``offline`` with a failed ``linode_boot`` event."""
         return self._call("POST", "/boot-failures", {"linode_id": linode_id})
 
+    def fail_boots(self, count: int, skip: int = 0) -> dict:
+        """Of the boots of any Linode to come (at create, boot, reboot), ``skip`` pass and the ``count``
+        after them fail as :meth:`fail_next_boot` does. Replaces the previous plan; answers
+        ``{"count", "skip"}``.
+        """
+        return self._call("POST", "/boot-failures", {"count": count, "skip": skip})
+
     def fail_next_captures(self, count: int = 1) -> dict:
         """The next ``count`` captures fail: ``disk_imagize`` ends ``failed``, the image goes away."""
         return self._call("POST", "/capture-failures", {"count": count})

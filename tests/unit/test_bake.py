@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from salt_immutable import bake, spec
+from salt_immutable import bake, checks, spec
 from salt_immutable.deadline import Deadline
 from salt_immutable.errors import BakeError, SaltCallError
 from salt_immutable.model import Disk, ImageRef, ObservedServer
@@ -250,8 +250,8 @@ def test_a_failing_delete_still_forgets_the_key_and_cleans_the_rest(monkeypatch)
 
 def test_failed_states_lists_ids_or_render_errors():
     applied = {"a": {"result": True, "__id__": "ok"}, "b": {"result": False, "__id__": "bad"}}
-    assert bake.failed_states(applied) == ["bad"]
-    assert bake.failed_states(["Rendering SLS 'base:x' failed"]) == ["Rendering SLS 'base:x' failed"]
+    assert checks.failed_states(applied) == ["bad"]
+    assert checks.failed_states(["Rendering SLS 'base:x' failed"]) == ["Rendering SLS 'base:x' failed"]
 
 
 def test_image_summary_is_plain_data():

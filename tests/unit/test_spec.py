@@ -47,6 +47,7 @@ def test_full_example_parses_with_every_setting():
     assert web.rollout.max_surge == spec.Quantity(25, percent=True)
     assert web.rollout.max_unavailable == spec.Quantity(1)
     assert web.nodebalancer == spec.NodeBalancerSpec(id=1234, port=80, drain_seconds=10)
+    assert not web.nodebalancer.managed
     assert web.volumes == (spec.VolumeSpec(name="data", size=10, mount="/var/lib/webapp"),)
     assert web.retention.keep == 5
 
@@ -175,6 +176,15 @@ BAD_INPUTS = [
     ("nodebalancer-no-port", with_fleet(nodebalancer={"id": 5}), f"{F}:nodebalancer:port", "required"),
     ("nodebalancer-id-zero", with_fleet(nodebalancer={"id": 0, "port": 80}), f"{F}:nodebalancer:id",
      "integer >= 1"),
+    ("nodebalancer-id-and-label", with_fleet(nodebalancer={"id": 5, "label": "web-lb", "port": 80},
+                                             tests={"http": {"port": 8080}}),
+     f"{F}:nodebalancer", "exactly one of id"),
+    ("nodebalancer-neither", with_fleet(nodebalancer={"port": 80}, tests={"http": {"port": 8080}}),
+     f"{F}:nodebalancer", "exactly one of id"),
+    ("nodebalancer-bad-label", with_fleet(nodebalancer={"label": "web lb", "port": 80}),
+     f"{F}:nodebalancer:label", "3-32 letters"),
+    ("nodebalancer-without-http", with_fleet(nodebalancer={"label": "web-lb", "port": 80}),
+     f"{F}:nodebalancer", "needs tests:http"),
     ("volumes-mapping", with_fleet(volumes={"name": "data"}), f"{F}:volumes", "expected a list of mappings"),
     ("volume-too-small", with_fleet(volumes=[{"name": "d", "size": 5, "mount": "/d"}]), f"{F}:volumes:0:size",
      "integer >= 10"),

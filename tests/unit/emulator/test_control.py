@@ -8,7 +8,7 @@ import pytest
 import requests
 from linode_api4 import ApiError, Image, LinodeClient
 
-from tests.support.emulator import EMULATOR_TOKEN, wait_until
+from tests.support.emulator import EMULATOR_TOKEN, EmulatorControl, wait_until
 from tests.unit.emulator.helpers import ROOT_PASS
 
 AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
@@ -170,6 +170,105 @@ def test_boot_and_capture_failures(emulator, emulator_control):
     client.session.close()
     missing = requests.post(emulator.url + "/_emulator/boot-failures", json={"linode_id": 1}, timeout=10)
     assert missing.status_code == 404
+
+
+def linode_status(emulator, linode_id: int) -> str:
+    url = f"{emulator.api_url}/linode/instances/{linode_id}"
+    return requests.get(url, headers=AUTH, timeout=10).json()["status"]
+
+
+def settled_statuses(emulator, ids: list[int]) -> list[str]:
+    """The statuses of these Linodes once none of them is provisioning, booting or rebooting."""
+
+    def settled():
+        statuses = [linode_status(emulator, linode_id) for linode_id in ids]
+        return statuses if all(s in ("running", "offline") for s in statuses) else None
+
+    return wait_until(settled)
+
+
+def failed_events(emulator) -> list[tuple[str, int]]:
+    events = requests.get(emulator.api_url + "/account/events", headers=AUTH, timeout=10).json()["data"]
+    return sorted((e["action"], e["entity"]["id"]) for e in events if e["status"] == "failed")
+
+
+def test_planned_boot_failures_skip_boots_then_fail_that_many(emulator, emulator_control):
+    assert emulator_control.fail_boots(2, skip=1) == {"count": 2, "skip": 1}
+
+    ids = [post_linode(emulator, f"web-{n}").json()["id"] for n in range(1, 5)]
+
+    assert settled_statuses(emulator, ids) == ["running", "offline", "offline", "running"]
+    assert failed_events(emulator) == [("linode_boot", ids[1]), ("linode_boot", ids[2])]
+    requests.post(f"{emulator.api_url}/linode/instances/{ids[1]}/boot", headers=AUTH, timeout=10)
+    assert settled_statuses(emulator, [ids[1]]) == ["running"]  # the plan is used up
+
+
+def test_planned_boot_failures_count_boots_and_reboots_too(emulator, emulator_control):
+    linode_id = requests.post(
+        emulator.api_url + "/linode/instances",
+        json={**LINODE, "label": "web-1", "booted": False},
+        headers=AUTH,
+        timeout=10,
+    ).json()["id"]
+    assert settled_statuses(emulator, [linode_id]) == ["offline"]  # no boot yet
+    emulator_control.fail_boots(1, skip=1)
+    url = f"{emulator.api_url}/linode/instances/{linode_id}"
+
+    requests.post(url + "/boot", headers=AUTH, timeout=10).raise_for_status()
+    assert settled_statuses(emulator, [linode_id]) == ["running"]
+    requests.post(url + "/reboot", headers=AUTH, timeout=10).raise_for_status()
+    assert settled_statuses(emulator, [linode_id]) == ["offline"]
+
+    assert failed_events(emulator) == [("linode_reboot", linode_id)]
+
+
+def test_a_new_boot_failure_plan_replaces_the_last_and_count_0_clears_it(emulator, emulator_control):
+    emulator_control.fail_boots(3)
+    assert emulator_control.fail_boots(0) == {"count": 0, "skip": 0}
+
+    ids = [post_linode(emulator, f"web-{n}").json()["id"] for n in (1, 2)]
+
+    assert settled_statuses(emulator, ids) == ["running", "running"]
+    assert failed_events(emulator) == []
+
+
+def test_a_boot_failure_plan_survives_a_restart(emulator_factory, tmp_path):
+    state = tmp_path / "restarting"
+    first = emulator_factory(state_dir=state)
+    control = EmulatorControl(first.url)
+    try:
+        control.fail_boots(1, skip=1)
+    finally:
+        control.close()
+    first.stop()
+    second = emulator_factory(state_dir=state)
+
+    ids = [post_linode(second, f"web-{n}").json()["id"] for n in (1, 2, 3)]
+
+    assert settled_statuses(second, ids) == ["running", "offline", "running"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "linode_id"),
+        ({"skip": 1}, "count"),
+        ({"count": -1}, "count"),
+        ({"count": "two"}, "count"),
+        ({"count": True}, "count"),
+        ({"count": 1, "skip": -2}, "skip"),
+        ({"count": 1, "skip": 1.5}, "skip"),
+        ({"linode_id": 5, "count": 1}, "count"),
+        ({"linode_id": 5, "skip": 0}, "skip"),
+        ({"linode_id": "5"}, "linode_id"),
+    ],
+)
+def test_bad_boot_failure_bodies_are_refused_naming_the_field(emulator, body, field):
+    answer = requests.post(emulator.url + "/_emulator/boot-failures", json=body, timeout=10)
+
+    assert answer.status_code == 400
+    (error,) = answer.json()["errors"]
+    assert error["field"] == field and field in error["reason"]
 
 
 def test_control_api_is_not_rate_limited_authenticated_or_faulted(emulator_factory):

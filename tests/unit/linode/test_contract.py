@@ -193,6 +193,47 @@ def test_find_instance_by_label(provider):
     assert provider.find_instance("web-g1-9") is None
 
 
+def test_set_instance_tags_replaces_every_tag(provider, emulator):
+    server = provider.create_instance("web-g1-1", **PLACE, tags=WEB)
+    replaced = ("immutable", "fleet:web", "version:1.1.0", "proven")
+
+    tagged = provider.set_instance_tags(server.id, replaced)
+    again = provider.set_instance_tags(server.id, replaced)
+
+    assert isinstance(tagged, ObservedServer)
+    assert (tagged.id, tagged.tags) == (server.id, replaced)
+    assert again.tags == replaced
+    assert api_get(emulator, f"/linode/instances/{server.id}")["tags"] == list(replaced)
+    assert [s.id for s in provider.list_instances(["proven"])] == [server.id]
+    assert provider.list_instances(["version:1.0.0"]) == []
+    assert provider.set_instance_tags(server.id, ()).tags == ()
+
+
+def test_a_lost_answer_to_set_instance_tags_is_simply_sent_again(provider, control):
+    server = provider.create_instance("web-g1-1", **PLACE, tags=WEB)
+    control.add_fault(r"/linode/instances/\d+", 502, method="PUT", when="after")
+
+    tagged = provider.set_instance_tags(server.id, ("immutable", "retired"))
+
+    assert tagged.tags == ("immutable", "retired")
+    assert [r["status"] for r in requests_to(control, "PUT", "/linode/instances/{id}")] == [502, 200]
+
+
+def test_set_instance_tags_on_a_missing_linode_is_not_found(provider):
+    with pytest.raises(errors.NotFound, match="tag instance 12345 failed"):
+        provider.set_instance_tags(12345, ("x",))
+
+
+def test_type_hourly_price_is_read_with_one_request(provider, control):
+    price = provider.type_hourly_price("g6-standard-1")
+
+    assert isinstance(price, float)
+    assert price == 0.018
+    assert control.stats() == {"total": 1, "GET /linode/types/{id}": 1}
+    with pytest.raises(errors.NotFound, match="get type price g6-nothing-1 failed"):
+        provider.type_hourly_price("g6-nothing-1")
+
+
 def test_shutdown_then_offline(provider):
     server = running_server(provider, "web-g1-1")
 
@@ -222,6 +263,18 @@ def test_a_boot_that_fails_is_reported_as_such(provider, control):
         errors.ActionFailed, match=r"wait for instance web-g1-1 failed: .*offline, not running"
     ):
         provider.wait_for_status(server.id, "running", provider.deadline(10))
+
+
+def test_planned_boot_failures_fail_exactly_the_chosen_boots(provider, control, emulator):
+    control.fail_boots(1, skip=1)
+    first, second, third = (provider.create_instance(f"web-g1-{n}", **PLACE, tags=WEB) for n in (1, 2, 3))
+
+    # The second boot fails: its Linode comes to rest offline (maybe before a wait could see it boot).
+    assert provider.wait_for_status(second.id, "offline", provider.deadline(10)).status == "offline"
+    assert provider.wait_for_status(first.id, "running", provider.deadline(10)).status == "running"
+    assert provider.wait_for_status(third.id, "running", provider.deadline(10)).status == "running"
+    failed = [e for e in api_get(emulator, "/account/events")["data"] if e["status"] == "failed"]
+    assert [(e["action"], e["entity"]["id"]) for e in failed] == [("linode_boot", second.id)]
 
 
 def test_a_wait_that_outlives_its_deadline_times_out(provider, control):

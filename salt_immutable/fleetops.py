@@ -1,0 +1,342 @@
+"""EFFECTS: the fleet verbs over the roll — roll (locked, recorded, rolled back on failure), plan, status,
+rollback target.
+
+:class:`Context` carries what every verb needs (the cloud adapter, the Salt master, where the lock and
+history live, how to report); :mod:`salt_immutable.api` builds it from the master's opts.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+
+from salt_immutable import history, names
+from salt_immutable import lock as locking
+from salt_immutable.bake import PROVEN_TAG, image_summary
+from salt_immutable.errors import ImmutableError, RollError
+from salt_immutable.roll import (
+    SVC_IN,
+    VERSION_PREFIX,
+    Roll,
+    RollJob,
+    ensure_balancer,
+    failure_of,
+    find_balancer,
+    goal_for,
+    is_proven,
+    next_generation,
+    observe,
+    orphan_keys,
+    tag_value,
+)
+from salt_immutable.rollout import planner
+
+
+@dataclass
+class Context:
+    """What the fleet verbs need, injected: ``bake(fleet, version)`` returns a proven image."""
+
+    provider: object
+    salt: object
+    master_address: str
+    master_port: int
+    folder: str  # the master's cachedir/immutable: locks and history
+    bake: object
+    user: str | None = None
+    progress: object = None
+    fire: object = None
+    clock: object = time.monotonic
+
+    def say(self, fleet, message):
+        if self.progress is not None:
+            self.progress(f"[{fleet}] {message}")
+
+
+def find_proven_image(provider, fleet, version):
+    """The image of ``fleet`` at ``version`` (proven or not), or None."""
+    return provider.find_image(names.image_label(fleet, version), (names.PROJECT_TAG, names.fleet_tag(fleet)))
+
+
+def running_version(snapshot):
+    """The version most in-service servers run (None for a fleet with none in service)."""
+    versions = collections.Counter(
+        tag_value(s.tags, VERSION_PREFIX) for s in snapshot.servers if SVC_IN in s.tags
+    )
+    return versions.most_common(1)[0][0] if versions else None
+
+
+class Timer:
+    """Seconds per phase, in the order the phases ran."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.timings = {}
+
+    def run(self, phase, work, *args):
+        started = self.clock()
+        try:
+            return work(*args)
+        finally:
+            self.timings[phase] = round(self.clock() - started, 2)
+
+
+# --------------------------------------------------------------------------- roll
+
+
+def roll_fleet(ctx, fleet, version, *, verb="roll", quarantine=False, wait=0.0):
+    """Roll ``fleet`` (a FleetSpec) to ``version`` under the fleet's lock; return the fleet's report.
+
+    Raises :class:`~salt_immutable.errors.RollError` (its ``report`` says what failed, where, and the
+    state the fleet is left in) when the roll fails, after auto-rollback when the spec asks for it.
+    """
+    fleet_lock = locking.FleetLock(ctx.folder, fleet.name, verb, warn=lambda text: ctx.say(fleet.name, text))
+    with fleet_lock.acquire(wait):
+        history.mark_interrupted(ctx.folder, fleet.name)
+        return FleetRoll(ctx, fleet, version, verb, quarantine, fleet_lock).run()
+
+
+class FleetRoll:
+    """One roll of one fleet, once its lock is held: bake if needed, converge, recover on failure."""
+
+    def __init__(self, ctx, fleet, version, verb, quarantine, fleet_lock):
+        self.ctx, self.fleet, self.version, self.verb = ctx, fleet, version, verb
+        self.quarantine, self.lock = quarantine, fleet_lock
+        self.timer = Timer(ctx.clock)
+        self.jobs, self.record, self.previous = [], None, None
+
+    def run(self):
+        provider = self.ctx.provider
+        balancer, missing = find_balancer(provider, self.fleet)
+        snapshot, linodes = observe(provider, self.fleet, balancer)
+        image = find_proven_image(provider, self.fleet.name, self.version)
+        for key in orphan_keys(self.ctx.salt.key_ids(), self.fleet.name, linodes):
+            self.ctx.say(self.fleet.name, f"deleting the key of {key}: no Linode has that label")
+            self.ctx.salt.delete_key(key)
+        goal = goal_for(self.fleet, self.version, next_generation(linodes))
+        if is_proven(image) and not missing and planner.plan(goal, snapshot.view()).complete:
+            self.ctx.say(self.fleet.name, f"runs {self.version} on {self.fleet.count} servers already: nothing to do")
+            return self.report(snapshot, image, "unchanged", None, None)
+        self.previous = running_version(snapshot)
+        self.record = history.start(self.ctx.folder, self.fleet.name, self.verb, sorted(snapshot.versions()),
+                                    self.version, self.ctx.user)
+        self.fire("started", **{"from": self.record.from_versions}, count=self.fleet.count)
+        running = ", ".join(self.record.from_versions) or "no servers"
+        self.ctx.say(self.fleet.name, f"{self.verb} {self.record.roll_id}: {running} → {self.version} "
+                     f"on {self.fleet.count} servers")
+        try:
+            image = self.timer.run("bake", self.ensure_image, image)
+            balancer = self.timer.run("nodebalancer", ensure_balancer, provider, self.fleet)
+            job = self.job(self.version, image, balancer)
+            snapshot = self.timer.run("roll", Roll(job).converge)
+        except ImmutableError as err:
+            return self.recover(err, image, balancer)
+        finally:
+            self.save_progress()
+        history.finish(self.ctx.folder, self.record, history.SUCCEEDED)
+        report = self.report(snapshot, image, history.SUCCEEDED, None, self.previous)
+        self.fire("finished", created=len(self.record.created), destroyed=len(self.record.destroyed),
+                  timings=report["timings"])
+        return report
+
+    def ensure_image(self, image):
+        if is_proven(image):
+            return image
+        self.ctx.say(self.fleet.name, f"no proven image of {self.version} yet: baking it")
+        self.ctx.bake(self.fleet, self.version)
+        return find_proven_image(self.ctx.provider, self.fleet.name, self.version)
+
+    def job(self, version, image, balancer):
+        self.jobs.append(RollJob(
+            fleet=self.fleet, version=version, image=image, provider=self.ctx.provider, salt=self.ctx.salt,
+            master_address=self.ctx.master_address, master_port=self.ctx.master_port, roll_id=self.record.roll_id,
+            balancer=balancer, quarantine=self.quarantine, progress=self.ctx.progress, fire=self.ctx.fire,
+            fence=self.lock.check, clock=self.ctx.clock,
+        ))
+        return self.jobs[-1]
+
+    def save_progress(self):
+        for job in self.jobs:
+            for label in job.created:
+                if label not in self.record.created:
+                    self.record.created.append(label)
+            for label in job.destroyed:
+                if label not in self.record.destroyed:
+                    self.record.destroyed.append(label)
+        self.record.timings = dict(self.timer.timings)
+        history.save(self.ctx.folder, self.record)
+
+    def recover(self, err, image, balancer):
+        """The roll failed: report it, and with ``rollout:auto_rollback`` converge back to the previous version."""
+        failure = failure_of(err)
+        self.ctx.say(self.fleet.name, f"{self.verb} failed: {err}")
+        self.fire("failed", failure=failure, created=len(self.record.created))
+        outcome, back_to = history.FAILED, None
+        if self.fleet.rollout.auto_rollback and self.previous and self.previous != self.version:
+            back_to = self.previous
+            try:
+                self.timer.run("rollback", self.roll_back, back_to, balancer)
+                outcome = history.ROLLED_BACK
+            except ImmutableError as again:
+                failure["rollback"] = str(again)
+                self.ctx.say(self.fleet.name, f"rollback to {back_to} failed too: {again}")
+            finally:
+                self.save_progress()
+        history.finish(self.ctx.folder, self.record, outcome, failure)
+        snapshot, _ = observe(self.ctx.provider, self.fleet, balancer)
+        report = self.report(snapshot, image, outcome, failure, back_to)
+        self.fire("rolled_back" if outcome == history.ROLLED_BACK else "stopped", outcome=outcome, back_to=back_to,
+                  versions=report["versions"])
+        where = f" on {failure['server']}" if failure.get("server") else ""
+        raise RollError(f"{self.verb} {self.fleet.name} to {self.version} failed{where}: {failure['cause']}; "
+                        f"the fleet now runs {report['versions'] or 'no server'}", report)
+
+    def roll_back(self, version, balancer):
+        image = find_proven_image(self.ctx.provider, self.fleet.name, version)
+        if not is_proven(image):
+            raise RollError(f"no proven image {names.image_label(self.fleet.name, version)} to roll back to")
+        self.ctx.say(self.fleet.name, f"auto_rollback: converging back to {version}")
+        return Roll(self.job(version, image, balancer)).converge()
+
+    def report(self, snapshot, image, outcome, failure, back_to):
+        jobs, record = self.jobs, self.record
+        return {
+            "fleet": self.fleet.name,
+            "verb": self.verb,
+            "roll_id": record.roll_id if record else None,
+            "from": record.from_versions if record else sorted(snapshot.versions()),
+            "to": self.version,
+            "outcome": outcome,
+            "changed": outcome != "unchanged",
+            "image": image_summary(image) if image else None,
+            "created": record.created if record else [],
+            "destroyed": record.destroyed if record else [],
+            "batches": [batch for job in jobs for batch in job.batches],
+            "peak_servers": max((job.peak for job in jobs), default=len(snapshot.servers)),
+            "timings": dict(self.timer.timings),
+            "versions": snapshot.versions(),
+            "servers": snapshot.summary(time.time()),
+            "failure": failure,
+            "previous_version": back_to,
+        }
+
+    def fire(self, phase, **data):
+        if self.ctx.fire is not None:
+            payload = {"fleet": self.fleet.name, "roll_id": self.record.roll_id, "verb": self.verb,
+                       "to": self.version}
+            self.ctx.fire(f"salt/immutable/{self.fleet.name}/roll/{phase}", {**payload, **data})
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def preview(ctx, fleet, version):
+    """What a roll of ``fleet`` to ``version`` would do, from one observation; nothing is mutated.
+
+    The batches come from running the planner against a world where every action succeeds.
+    """
+    provider = ctx.provider
+    balancer, missing = find_balancer(provider, fleet)
+    snapshot, linodes = observe(provider, fleet, balancer)
+    image = find_proven_image(provider, fleet.name, version)
+    goal = goal_for(fleet, version, next_generation(linodes))
+    operations = [] if is_proven(image) else [
+        f"bake {names.image_label(fleet.name, version)}: builder, configure, test, seal, capture, prove"]
+    operations += missing
+    batches, peak = [], len(snapshot.servers)
+    for number, batch in enumerate(planner.simulate(goal, snapshot.view()), start=1):
+        peak = max(peak, batch.counts["total"] + len(batch.of_kind(planner.CREATE)))
+        batches.append({
+            "batch": number,
+            "size": len(batch.actions),
+            "actions": [{"action": a.kind, "server": a.label, "reason": a.reason,
+                         "operations": operations_of(a, fleet, version, image)} for a in batch.actions],
+        })
+    surge = max(0, peak - fleet.count)
+    price = provider.type_hourly_price(fleet.linode.type) if surge else 0.0
+    return {
+        "fleet": fleet.name,
+        "from": snapshot.versions(),
+        "to": version,
+        "image": image.id if image else None,
+        "operations": operations,
+        "batches": batches,
+        "peak_servers": peak,
+        "surge_servers": surge,
+        "surge_hourly_cost": round(surge * price, 4),
+        "changes": bool(operations or batches),
+    }
+
+
+def operations_of(action, fleet, version, image):
+    """The API and Salt operations one planned action performs, in order."""
+    label, nb = action.label, fleet.nodebalancer
+    gates = ["running", "minion", "boot states", "verify", "release"]
+    gates += ["http"] if fleet.tests.http else []
+    gates += ["NodeBalancer node UP"] if nb else []
+    gates += [f"warmup {fleet.rollout.warmup:g} s"] if fleet.rollout.warmup else []
+    admit = [f"gates: {', '.join(gates)}"]
+    admit += [f"add node {label} to NodeBalancer {nb.label or nb.id}:{nb.port}"] if nb else []
+    admit += [f"tag {label} {SVC_IN}"]
+    remove = [f"delete Linode {label}", f"delete minion key {label}"]
+    if action.kind == planner.CREATE:
+        source = image.id if image else names.image_label(fleet.name, version)
+        return [f"accept a new minion key {label}",
+                f"create Linode {label} from {source} ({fleet.linode.type}, {fleet.linode.region})", *admit]
+    if action.kind == planner.ADMIT:
+        return admit
+    if action.kind == planner.DRAIN:
+        drain = [f"tag {label} svc:drain"]
+        if nb:
+            drain += [f"set node {label} to drain", f"wait {nb.drain_seconds:g} s", f"remove node {label}"]
+        return drain + remove
+    return ([f"remove node {label}"] if nb else []) + remove
+
+
+# --------------------------------------------------------------------------- status, history, rollback
+
+
+def status(ctx, fleet, folder):
+    """Desired and running versions, every server, the images (proven, running, rollback target), the lock."""
+    provider = ctx.provider
+    balancer, _ = find_balancer(provider, fleet)
+    snapshot, _ = observe(provider, fleet, balancer)
+    records = history.records(folder, fleet.name)
+    running = running_version(snapshot)
+    target = rollback_target(folder, running, provider, fleet.name)
+    images = []
+    for image in sorted(provider.list_images((names.PROJECT_TAG, names.fleet_tag(fleet.name))),
+                        key=lambda i: (i.created is None, i.created)):
+        version = tag_value(image.tags, VERSION_PREFIX)
+        images.append({"label": image.label, "id": image.id, "version": version, "status": image.status,
+                       "proven": PROVEN_TAG in image.tags, "running": version in snapshot.versions(),
+                       "rollback_target": version == target})
+    last = records[-1] if records else None
+    return {
+        "desired_version": fleet.version,
+        "count": fleet.count,
+        "running_versions": snapshot.versions(),
+        "converged": snapshot.versions() == {fleet.version: fleet.count} and all(
+            s["state"] == planner.IN_SERVICE and s["healthy"] for s in snapshot.summary(time.time())),
+        "servers": snapshot.summary(time.time()),
+        "nodebalancer": balancer.describe() if balancer else None,
+        "images": images,
+        "lock": locking.holder(folder, fleet.name),
+        "last_roll": last.to_json() if last else None,
+    }
+
+
+def rollback_target(folder, current, provider, fleet):
+    """Where a rollback goes: the previous good version from history, else the newest other proven image."""
+    version = history.previous_good_version(history.records(folder, fleet), current)
+    if version:
+        return version
+    proven = [image for image in provider.list_images((names.PROJECT_TAG, names.fleet_tag(fleet)))
+              if PROVEN_TAG in image.tags and tag_value(image.tags, VERSION_PREFIX) != current]
+    proven.sort(key=lambda i: (i.created is None, i.created))
+    return tag_value(proven[-1].tags, VERSION_PREFIX) if proven else None
+
+
+def history_rows(folder, fleet=None):
+    """Every roll recorded on this master, oldest first, as plain data."""
+    return [record.to_json() for record in history.records(folder, fleet)]

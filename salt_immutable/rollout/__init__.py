@@ -1,0 +1,1 @@
+"""PURE: the roll's decisions — surge and unavailability arithmetic, and the planner."""

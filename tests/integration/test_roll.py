@@ -1,0 +1,235 @@
+"""``salt-run immutable.roll`` on the lab: a real master, the emulator with namespace machines, a real
+NodeBalancer proxy, a 3-server fleet. The tests run in order and share the fleet as it moves:
+1.0.0 (first roll) → 1.1.0 under load → rollback to 1.0.0 → a killed roll to 1.1.0, finished → a failing
+roll to 1.0.0, rolled back to 1.1.0.
+"""
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from salt_immutable import lab
+from salt_immutable.demo import LoadGenerator
+from tests.support.lab import BIN, LabHandle
+from tests.support.saltconfig import REPO
+
+FLEET = "web"
+NB_LABEL = "web-lb"
+ROLL_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def roll_lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("roll")
+    pillar = root / "pillar"
+    shutil.copytree(REPO / "pillar", pillar)
+    info = lab.up(root / "lab", state_tree=REPO / "salt", pillar_tree=pillar, time_scale=0.02)
+    handle = RollLab(root / "lab", info, pillar)
+    handle.set_web(version="1.0.0")
+    try:
+        yield handle
+    finally:
+        lab.down(root / "lab")
+
+
+class RollLab(LabHandle):
+    def __init__(self, folder, info, pillar):
+        super().__init__(folder, info)
+        self.pillar = pillar
+
+    def set_web(self, **settings):
+        """Rewrite the web fleet of the pillar (the master reads it again on every salt-run)."""
+        path = self.pillar / "immutable.sls"
+        data = yaml.safe_load(path.read_text())
+        web = data["immutable"]["fleets"][FLEET]
+        web.update(settings)
+        web["rollout"].update(warmup=1, progress_deadline=300)
+        web["nodebalancer"].update(drain_seconds=1)
+        path.write_text(yaml.safe_dump(data))
+
+    def roll(self, *args):
+        return self.verb("roll", f"fleet={FLEET}", *args)
+
+    def servers(self):
+        return [s for s in self.provider.list_fleet(FLEET)]
+
+    def versions(self):
+        return sorted(tag.split(":", 1)[1] for s in self.servers() for tag in s.tags if tag.startswith("version:"))
+
+    def nodebalancer(self):
+        nodebalancer = self.provider.find_nodebalancer(NB_LABEL)
+        (config,) = self.provider.list_nodebalancer_configs(nodebalancer.id)
+        return nodebalancer, config
+
+    def front_url(self):
+        nodebalancer, config = self.nodebalancer()
+        return f"http://{nodebalancer.ipv4}:{config.port}/"
+
+    def served_release(self):
+        with urllib.request.urlopen(self.front_url(), timeout=5) as answer:
+            return json.loads(answer.read())["release"]["version"]
+
+    def fleet_keys(self):
+        return sorted(key for key in self.accepted_keys() if key.startswith(f"{FLEET}-g"))
+
+    def lock_file(self):
+        return Path(self.opts["cachedir"]) / "immutable" / "locks" / f"{FLEET}.json"
+
+
+def assert_fleet_runs(roll_lab, version):
+    servers = roll_lab.servers()
+    assert roll_lab.versions() == [version] * 3
+    assert all("svc:in" in s.tags and s.status == "running" for s in servers)
+    labels = sorted(s.label for s in servers)
+    assert roll_lab.fleet_keys() == labels, "a key without a server, or a server without its key"
+    nodebalancer, config = roll_lab.nodebalancer()
+    nodes = roll_lab.provider.list_nodes(nodebalancer.id, config.id)
+    assert sorted(n.label for n in nodes) == labels
+    assert {(n.mode, n.status) for n in nodes} == {("accept", "UP")}
+    assert {roll_lab.served_release() for _ in range(6)} == {version}
+
+
+def test_first_roll_bakes_the_image_and_boots_three_servers_behind_a_managed_nodebalancer(roll_lab):
+    result, data = roll_lab.roll()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    report = data["fleets"][FLEET]
+    assert report["outcome"] == "succeeded" and report["from"] == [] and report["to"] == "1.0.0"
+    assert sorted(report["created"]) == ["web-g1-1", "web-g1-2", "web-g1-3"] and report["destroyed"] == []
+    assert set(report["timings"]) == {"bake", "nodebalancer", "roll"}
+    assert "proven" in report["image"]["tags"]
+    assert_fleet_runs(roll_lab, "1.0.0")
+    token = roll_lab.opts["immutable"]["linode_token"]
+    assert "PRIVATE KEY" not in result.stdout + result.stderr and token not in result.stdout + result.stderr
+
+
+def test_version_bump_replaces_every_server_under_load_and_a_concurrent_roll_waits_then_refuses(roll_lab):
+    roll_lab.set_web(version="1.1.0")
+    old = {s.label for s in roll_lab.servers()}
+    load = LoadGenerator(roll_lab.front_url())
+    load.start()
+    first = roll_lab.start_verb("roll", f"fleet={FLEET}", "--out=json")
+    try:
+        deadline = time.monotonic() + 60
+        while not roll_lab.lock_file().exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        holder = json.loads(roll_lab.lock_file().read_text())
+        waited = time.monotonic()
+        second, refused = roll_lab.roll("wait=3")
+        waited = time.monotonic() - waited
+        output, _ = first.communicate(timeout=ROLL_TIMEOUT)
+    finally:
+        load.finish()
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, output[-6000:]
+    assert second.returncode == 1 and refused["result"] is False
+    comment = refused["fleets"][FLEET]["comment"]
+    assert f"roll {holder['roll_id']}" in comment or holder["lock_id"] in comment, comment
+    assert f"pid {holder['pid']}" in comment and f"host {holder['host']}" in comment
+    assert waited >= 3
+    assert load.failed == [], f"{len(load.failed)} failed requests of {load.ok + len(load.failed)}: {load.failed[:5]}"
+    assert load.ok > 50 and load.releases == {"1.0.0", "1.1.0"}, "traffic never moved to the new servers"
+    assert_fleet_runs(roll_lab, "1.1.0")
+    assert not old & {s.label for s in roll_lab.servers()}, "an old server is still there"
+    assert "batch 1: create web-g2-1" in output and "web-g2-1: nodebalancer passed" in output
+
+
+def test_a_second_run_makes_no_mutating_call_and_test_mode_shows_the_plan(roll_lab):
+    roll_lab.control("DELETE", "requests")
+    result, data = roll_lab.roll()
+    assert result.returncode == 0 and data["fleets"][FLEET]["outcome"] == "unchanged"
+    result, plan = roll_lab.roll('version="1.0.0"', "test=True")
+    assert result.returncode == 0, result.stdout
+    preview = plan["fleets"][FLEET]
+    assert preview["operations"] == [] and preview["peak_servers"] == 4 and preview["surge_servers"] == 1
+    assert preview["surge_hourly_cost"] > 0
+    steps = [(a["action"], a["server"]) for batch in preview["batches"] for a in batch["actions"]]
+    assert [kind for kind, _ in steps] == ["create", "drain"] * 3
+    first_create = preview["batches"][0]["actions"][0]["operations"]
+    assert first_create[1].startswith("create Linode web-g3-1 from private/")
+    assert roll_lab.mutating_requests() == []
+
+
+def test_rollback_returns_to_the_previous_image(roll_lab):
+    result, data = roll_lab.verb("rollback", f"fleet={FLEET}")
+    assert result.returncode == 0, result.stdout[-4000:]
+    report = data["fleets"][FLEET]
+    assert report["verb"] == "rollback" and report["to"] == "1.0.0" and report["outcome"] == "succeeded"
+    assert_fleet_runs(roll_lab, "1.0.0")
+
+
+def test_a_roll_killed_at_a_random_step_is_finished_by_the_next_run(roll_lab):
+    seed = random.randrange(10**6)
+    delay = random.Random(seed).uniform(2, 30)
+    roll_lab.control("DELETE", "requests")
+    victim = roll_lab.start_verb("roll", f"fleet={FLEET}")
+    time.sleep(delay)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+    creates = len([r for r in roll_lab.mutating_requests() if r["route"] == "POST /linode/instances"])
+    result, data = roll_lab.roll()
+    assert result.returncode == 0, f"seed {seed}: " + result.stdout[-4000:]
+    assert data["fleets"][FLEET]["outcome"] in ("succeeded", "unchanged")
+    assert_fleet_runs(roll_lab, "1.1.0")
+    created = [r for r in roll_lab.mutating_requests() if r["route"] == "POST /linode/instances"]
+    assert len(created) == 3, f"seed {seed}: {creates} creates before the kill, {len(created)} in all"
+    labels = [s.label for s in roll_lab.servers()]
+    assert len(labels) == len(set(labels)) == 3
+    outcomes = [r["outcome"] for r in roll_lab.verb("history", f"fleet={FLEET}")[1]["rolls"]]
+    assert outcomes[-2:] == ["interrupted", "succeeded"] or outcomes[-1] == "succeeded", outcomes
+
+
+def test_a_failing_gate_rolls_back_and_leaves_no_new_server_or_key(roll_lab):
+    roll_lab.set_web(version="1.0.0")
+    watcher = subprocess.Popen(
+        [str(BIN / "salt-run"), "-c", str(roll_lab.config_dir), "state.event", "tagmatch=salt/immutable/*",
+         "count=-1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        time.sleep(5)  # let the watcher subscribe
+        roll_lab.control("POST", "boot-failures", count=1, skip=1)  # the second new server never boots
+        result, data = roll_lab.roll()
+        time.sleep(2)
+    finally:
+        watcher.terminate()
+        events, _ = watcher.communicate(timeout=30)
+    assert result.returncode == 1, result.stdout[-4000:]
+    report = data["fleets"][FLEET]
+    assert report["outcome"] == "rolled_back" and report["previous_version"] == "1.1.0"
+    assert report["failure"]["gate"] == "running" and report["failure"]["server"].startswith("web-g")
+    assert "failed" in data["comment"] and "1.1.0" in data["comment"]
+    assert_fleet_runs(roll_lab, "1.1.0")
+    assert [key for key in roll_lab.accepted_keys() if key == report["failure"]["server"]] == []
+    phases = [line.split("\t")[0].rsplit("/", 1)[1] for line in events.splitlines()
+              if line.startswith("salt/immutable/web/roll/")]
+    assert phases[0] == "started" and "failed" in phases and phases[-1] == "rolled_back", phases
+    failed = json.loads(next(line.split("\t", 1)[1] for line in events.splitlines()
+                             if line.startswith("salt/immutable/web/roll/failed")))
+    assert failed["failure"]["gate"] == "running" and failed["roll_id"] == report["roll_id"]
+
+
+def test_status_and_history_tell_the_whole_story(roll_lab):
+    result, data = roll_lab.verb("status", f"fleet={FLEET}")
+    assert result.returncode == 0
+    web = data["fleets"][FLEET]
+    assert web["desired_version"] == "1.0.0" and web["running_versions"] == {"1.1.0": 3}
+    assert not web["converged"] and web["lock"] is None
+    assert {(s["state"], s["node"]["mode"], s["node"]["status"]) for s in web["servers"]} == {
+        ("in_service", "accept", "UP")}
+    images = {image["version"]: image for image in web["images"]}
+    assert images["1.1.0"]["running"] and images["1.1.0"]["proven"] and not images["1.0.0"]["running"]
+    assert images["1.0.0"]["rollback_target"] and images["1.0.0"]["proven"]
+    result, data = roll_lab.verb("history", f"fleet={FLEET}")
+    rolls = data["rolls"]
+    assert [(r["verb"], r["to_version"]) for r in rolls][:3] == [
+        ("roll", "1.0.0"), ("roll", "1.1.0"), ("rollback", "1.0.0")]
+    assert rolls[-1]["outcome"] == "rolled_back" and rolls[-1]["failure"]["gate"] == "running"
+    assert all(r["ended"] for r in rolls) and sorted(rolls[0]["created"]) == ["web-g1-1", "web-g1-2", "web-g1-3"]
