@@ -2,6 +2,7 @@
 
 import getpass
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from salt_immutable import bake as baking
@@ -57,8 +58,22 @@ def operator_name():
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
+def one_at_a_time(progress):
+    """``progress`` made safe to call from the roll's threads (Salt's ``__jid_event__`` is not)."""
+    if progress is None:
+        return None
+    guard = threading.Lock()
+
+    def say(message):
+        with guard:
+            progress(message)
+
+    return say
+
+
 def context(opts, progress=None, fire_event=None, keep_builder_on_failure=False):
     """The :class:`fleetops.Context` for this master: one adapter shared by every fleet of a verb."""
+    progress = one_at_a_time(progress)
     settings = config.master_settings(opts)
     salt_master = master.SaltMaster(opts)
     cloud = provider(opts)
@@ -134,11 +149,10 @@ def rollback(opts, fleet, to=None, quarantine=False, wait=0, progress=None, fire
         raise SpecError([(f"{spec.ROOT}:fleets", "rollback needs fleet=<name>")])
     fleet_spec = desired_spec(opts, fleet).fleet(fleet)
     refuse_volumes(fleet_spec)
+    target = checked_version(fleet_spec, to) if to is not None else None
     ctx = context(opts, progress, fire_event)
     current = fleetops.status(ctx, fleet_spec, ctx.folder)
-    running = max(current["running_versions"], key=current["running_versions"].get, default=None)
-    target = checked_version(fleet_spec, to) if to is not None else fleetops.rollback_target(
-        ctx.folder, running, ctx.provider, fleet)
+    target = target or current["rollback_target"]
     if target is None:
         raise RollError(f"rollback {fleet}: no earlier version to go back to (no roll history, no other proven image)")
     proven = [image["version"] for image in current["images"] if image["proven"]]

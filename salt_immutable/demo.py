@@ -78,7 +78,7 @@ class Demo:
         argv = [SALT_RUN, "-c", str(self.paths.config_dir), *args]
         if not quiet:
             self.say("$ salt-run " + " ".join(args))
-            subprocess.run(argv, check=True)
+            subprocess.run([*argv, "--out=quiet"], check=True)  # the progress lines tell it; the summary follows
             return None
         done = subprocess.run([*argv, "--out=json"], check=True, capture_output=True, text=True)
         return json.loads(done.stdout)

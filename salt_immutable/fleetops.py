@@ -131,6 +131,10 @@ class FleetRoll:
             snapshot = self.timer.run("roll", Roll(job).converge)
         except ImmutableError as err:
             return self.recover(err, image, balancer)
+        except BaseException as err:  # a bug or an interrupted salt-run: the record says so, then it goes on up
+            ending = history.INTERRUPTED if isinstance(err, KeyboardInterrupt) else history.FAILED
+            history.finish(self.ctx.folder, self.record, ending, {"cause": f"{type(err).__name__}: {err}"})
+            raise
         finally:
             self.save_progress()
         history.finish(self.ctx.folder, self.record, history.SUCCEEDED)
@@ -151,7 +155,7 @@ class FleetRoll:
             fleet=self.fleet, version=version, image=image, provider=self.ctx.provider, salt=self.ctx.salt,
             master_address=self.ctx.master_address, master_port=self.ctx.master_port, roll_id=self.record.roll_id,
             balancer=balancer, quarantine=self.quarantine, progress=self.ctx.progress, fire=self.ctx.fire,
-            fence=self.lock.check, clock=self.ctx.clock,
+            fence=self.lock.check, after_batch=self.save_progress, clock=self.ctx.clock,
         ))
         return self.jobs[-1]
 
@@ -321,6 +325,7 @@ def status(ctx, fleet, folder):
         "servers": snapshot.summary(time.time()),
         "nodebalancer": balancer.describe() if balancer else None,
         "images": images,
+        "rollback_target": target,
         "lock": locking.holder(folder, fleet.name),
         "last_roll": last.to_json() if last else None,
     }

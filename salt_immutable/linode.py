@@ -298,15 +298,7 @@ class LinodeProvider:
 
     def set_instance_tags(self, instance_id, tags):
         """Replace the tags of Linode ``instance_id`` with ``tags``; return the Linode."""
-        instance = api.Instance(self._client, instance_id)
-        body = {"tags": list(tags)}
-        return self._call(
-            "tag instance",
-            instance_id,
-            lambda: _server_json(
-                self._client, self._client.put(api.Instance.api_endpoint, model=instance, data=body)
-            ),
-        )
+        return self._replace_tags("tag instance", api.Instance, instance_id, tags, _server_json)
 
     def boot(self, instance_id):
         """Boot Linode ``instance_id`` (its last booted config); see :meth:`wait_for_status`."""
@@ -439,14 +431,16 @@ class LinodeProvider:
 
     def set_image_tags(self, image_id, tags):
         """Replace the tags of image ``image_id`` with ``tags``; return the image."""
-        image = api.Image(self._client, image_id)
+        return self._replace_tags("tag image", api.Image, image_id, tags, _image_json)
+
+    def _replace_tags(self, operation, model, object_id, tags, convert):
+        """PUT ``{"tags": tags}`` on a ``model`` object (idempotent, so a plain retry is safe)."""
+        target = model(self._client, object_id)
         body = {"tags": list(tags)}
         return self._call(
-            "tag image",
-            image_id,
-            lambda: _image_json(
-                self._client, self._client.put(api.Image.api_endpoint, model=image, data=body)
-            ),
+            operation,
+            object_id,
+            lambda: convert(self._client, self._client.put(model.api_endpoint, model=target, data=body)),
         )
 
     def delete_image(self, image_id):

@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import salt.client
+import salt.exceptions
 import salt.pillar
 import salt.utils.event
 import salt.wheel
@@ -67,11 +68,14 @@ class SaltMaster:
 
     def call(self, minion_id, fun, arg=(), kwarg=None, timeout=300):
         """Run ``fun`` on one minion; return its result. SaltCallError without an answer or on failure."""
-        with salt.client.LocalClient(mopts=self.opts) as local:
-            answers = local.cmd(
-                minion_id, fun, arg=list(arg), kwarg=kwarg or {}, timeout=timeout, full_return=True,
-                gather_job_timeout=min(timeout, self.opts.get("gather_job_timeout", 10)),
-            )
+        try:
+            with salt.client.LocalClient(mopts=self.opts) as local:
+                answers = local.cmd(
+                    minion_id, fun, arg=list(arg), kwarg=kwarg or {}, timeout=timeout, full_return=True,
+                    gather_job_timeout=min(timeout, self.opts.get("gather_job_timeout", 10)),
+                )
+        except salt.exceptions.SaltClientError as err:  # the master did not take the job in time (busy)
+            raise SaltCallError(f"{fun} on {minion_id}: the master did not publish it: {err}") from err
         answer = (answers or {}).get(minion_id)
         if not isinstance(answer, dict) or "ret" not in answer:
             raise SaltCallError(f"{fun} on {minion_id}: no answer within {timeout}s")
@@ -79,11 +83,13 @@ class SaltMaster:
             raise SaltCallError(f"{fun} on {minion_id} failed: {answer['ret']}")
         return answer["ret"], answer.get("retcode", 0)
 
-    def wait_for_minion(self, minion_id, deadline, interval=1.0):
-        """Wait until ``minion_id`` answers ``test.ping``; SaltCallError when ``deadline`` passes first."""
+    def wait_for_minion(self, minion_id, deadline, interval=0.5):
+        """Wait until ``minion_id`` answers ``test.ping``; SaltCallError when ``deadline`` passes first.
+
+        A ping to a minion that is not connected yet lasts its whole timeout: keep it short."""
         while not deadline.expired():
             try:
-                if self.call(minion_id, "test.ping", timeout=5)[0] is True:
+                if self.call(minion_id, "test.ping", timeout=2)[0] is True:
                     return
             except SaltCallError:
                 pass

@@ -215,6 +215,7 @@ class RollJob:
     progress: object = None
     fire: object = None
     fence: object = None  # called before each batch: raises when the fleet lock was lost
+    after_batch: object = None  # called after each batch (the roll's record is saved there)
     clock: object = time.monotonic
     sleep: object = time.sleep
     created: list = field(default_factory=list)
@@ -280,6 +281,8 @@ class Roll:
         self.job.batches.append({"actions": [f"{a.kind} {a.label}" for a in result.actions], "seconds": seconds})
         self.fire("batch", batch=number, actions=self.job.batches[-1]["actions"], seconds=seconds,
                   failed=[str(f) for f in failures])
+        if self.job.after_batch is not None:
+            self.job.after_batch()
         if failures:
             self.discard([f.server for f in failures if isinstance(f, GateFailed)])
             raise failures[0]

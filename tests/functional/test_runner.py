@@ -120,3 +120,51 @@ def test_every_runner_function_converts_library_errors(monkeypatch, master_opts,
         assert ret["result"] is False and ret["retcode"] == 1, name
         assert ret["error"] == type(error).__name__ and str(error) == ret["comment"]
         assert context["retcode"] == 1
+
+
+def test_roll_and_rollback_refuse_a_version_salt_run_read_as_a_number(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts())
+    for ret in (runners["immutable.roll"](fleet="web", version=1.1),
+                runners["immutable.rollback"](fleet="web", to=1.1)):
+        assert ret["result"] is False and ret["retcode"] == 1 and context["retcode"] == 1
+        assert ret["problems"][0]["message"].startswith('expected a quoted version such as version="1.10"')
+
+
+def test_rollback_and_unlock_need_a_fleet(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts())
+    for verb in ("immutable.rollback", "immutable.unlock"):
+        ret = runners[verb]()
+        assert ret["result"] is False and ret["problems"][0]["message"].endswith("needs fleet=<name>"), verb
+
+
+def test_a_stateful_fleet_is_refused_by_the_roll_before_any_cloud_call(tmp_path, master_opts, runner_loader):
+    fleet = {"version": "1.0.0", "count": 1, "bake": {"states": ["x"]},
+             "volumes": [{"name": "data", "size": 10, "mount": "/srv/data"}]}
+    pillar = write_pillar(tmp_path / "pillar", {"linode": {"region": "us-east"}, "fleets": {"db": fleet}})
+    runners, _ = runner_loader(master_opts(pillar_roots=[pillar]))
+    ret = runners["immutable.roll"](fleet="db")
+    assert ret["result"] is False and ret["problems"][0]["path"] == "immutable:fleets:db:volumes"
+
+
+def test_history_is_empty_and_unlock_of_a_free_fleet_changes_nothing(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts())
+    assert runners["immutable.history"]() == {"result": True, "rolls": []}
+    assert runners["immutable.unlock"](fleet="web") == {"result": True, "comment": "fleet web is not locked",
+                                                        "lock": None}
+    assert "retcode" not in context
+
+
+def test_unlock_shows_the_holder_and_breaks_only_its_lock(master_opts, runner_loader):
+    from salt_immutable.lock import FleetLock
+
+    opts = master_opts()
+    runners, _ = runner_loader(opts)
+    held = FleetLock(f"{opts['cachedir']}/immutable", "web", "roll", roll_id="abcd1234").acquire()
+    shown = runners["immutable.unlock"](fleet="web")
+    assert shown["result"] is False and shown["lock"]["lock_id"] == held.lock_id
+    assert f"lock_id={held.lock_id}" in shown["comment"] and "roll abcd1234" in shown["comment"]
+    wrong = runners["immutable.unlock"](fleet="web", lock_id="0000")
+    assert wrong["result"] is False and wrong["error"] == "LockHeld"
+    broken = runners["immutable.unlock"](fleet="web", lock_id=held.lock_id)
+    assert broken["result"] is True and broken["lock"]["roll_id"] == "abcd1234"
+    assert not held.path.exists()

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.slow  # about 7 minutes: `make test-slow`; test_roll.py proves each step on its own in `make test`
 def test_demo_rolls_bumps_under_load_rolls_back_and_stops_everything(tmp_path):
     folder = tmp_path / "demo"
     result = subprocess.run([str(BIN / "salt-immutable"), "demo", "--dir", str(folder)],

@@ -31,7 +31,7 @@ def roll_lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("roll")
     pillar = root / "pillar"
     shutil.copytree(REPO / "pillar", pillar)
-    info = lab.up(root / "lab", state_tree=REPO / "salt", pillar_tree=pillar, time_scale=0.02)
+    info = lab.up(root / "lab", state_tree=REPO / "salt", pillar_tree=pillar, time_scale=0.01)
     handle = RollLab(root / "lab", info, pillar)
     handle.set_web(version="1.0.0")
     try:
