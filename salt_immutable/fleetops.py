@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from salt_immutable import history, names
 from salt_immutable import lock as locking
 from salt_immutable.bake import PROVEN_TAG, image_summary
-from salt_immutable.errors import ImmutableError, RollError
+from salt_immutable.errors import GateFailed, ImmutableError, ProviderTimeout, RollError
 from salt_immutable.roll import (
     SVC_IN,
     VERSION_PREFIX,
@@ -176,7 +176,9 @@ class FleetRoll:
         self.ctx.say(self.fleet.name, f"{self.verb} failed: {err}")
         self.fire("failed", failure=failure, created=len(self.record.created))
         outcome, back_to = history.FAILED, None
-        if self.fleet.rollout.auto_rollback and self.previous and self.previous != self.version:
+        # Only a failed gate or the progress deadline rolls back: an API failure or a lost lock stops here.
+        rolls_back = isinstance(err, (GateFailed, ProviderTimeout)) and self.fleet.rollout.auto_rollback
+        if rolls_back and self.previous and self.previous != self.version:
             back_to = self.previous
             try:
                 self.timer.run("rollback", self.roll_back, back_to, balancer)
