@@ -47,6 +47,7 @@ class Context:
     progress: object = None
     fire: object = None
     clock: object = time.monotonic
+    sleep: object = time.sleep
 
     def say(self, fleet, message):
         if self.progress is not None:
@@ -156,6 +157,7 @@ class FleetRoll:
             master_address=self.ctx.master_address, master_port=self.ctx.master_port, roll_id=self.record.roll_id,
             balancer=balancer, quarantine=self.quarantine, progress=self.ctx.progress, fire=self.ctx.fire,
             fence=self.lock.check, after_batch=self.save_progress, clock=self.ctx.clock,
+            sleep=self.ctx.sleep,
         ))
         return self.jobs[-1]
 

@@ -1,0 +1,105 @@
+"""A fleet's roll around the reconciler — lock, history, events, auto-rollback — on the fakes of test_roll."""
+
+import pytest
+
+from salt_immutable import fleetops, history, roll
+from salt_immutable import lock as locking
+from salt_immutable.errors import LockHeld, RollError
+from salt_immutable.model import NodeBalancerConfigRef, NodeBalancerRef
+from tests.unit.test_roll import IMAGE, IP, Clock, FakeCloud, FakeSalt, app_port, fleet_spec, old_fleet  # noqa: F401
+
+OLD_IMAGE = IMAGE.__class__(**{**IMAGE.__dict__, "id": "private/8", "label": "web-1",
+                               "tags": ("immutable", "fleet:web", "version:1", "proven")})
+
+
+class Cloud(FakeCloud):
+    """The fake cloud, with the fleet's NodeBalancer and the proven images of versions 1 and 2."""
+
+    def find_nodebalancer(self, label):
+        return NodeBalancerRef(1, label, "us-east", IP, None, ())
+
+    def list_nodebalancer_configs(self, nodebalancer_id):
+        return [NodeBalancerConfigRef(2, 1, 80, "http", "http", "/healthz", 5, 3, 2)]
+
+    def find_image(self, label, tags):
+        return {"web-2": IMAGE, "web-1": OLD_IMAGE}.get(label)
+
+
+@pytest.fixture
+def fleet_world(app_port, tmp_path, monkeypatch):  # noqa: F811
+    # Every fake server shares one loopback address: tell their nodes apart by label.
+    monkeypatch.setattr(roll.Balancer, "address", lambda self, server: f"{server.label}:{IP}:{self.backend_port}")
+    clock = Clock()
+    cloud = Cloud(clock)
+    cloud.port = app_port
+    events, lines = [], []
+    salt = FakeSalt(cloud)
+    ctx = fleetops.Context(provider=cloud, salt=salt, master_address=IP, master_port=4506, folder=str(tmp_path),
+                           bake=None, user="ops", progress=lines.append,
+                           fire=lambda tag, data: events.append((tag.rsplit("/", 1)[1], data)), clock=clock,
+                           sleep=clock.sleep)
+    old_fleet(cloud, salt)
+    return ctx, cloud, salt, events, lines
+
+
+def roll_to_2(ctx, port, **rollout):
+    return fleetops.roll_fleet(ctx, fleet_spec(port, **rollout), "2")
+
+
+def test_a_converged_fleet_is_left_alone_with_no_record(fleet_world, app_port):  # noqa: F811
+    ctx, cloud, _, events, _ = fleet_world
+    report = fleetops.roll_fleet(ctx, fleet_spec(app_port), "1")
+    assert report["outcome"] == "unchanged" and not report["changed"]
+    assert cloud.log == [] and events == [] and history.records(ctx.folder) == []
+    assert locking.holder(ctx.folder, "web") is None
+
+
+def test_a_roll_is_recorded_and_fires_its_phases(fleet_world, app_port):  # noqa: F811
+    ctx, _, _, events, _ = fleet_world
+    report = roll_to_2(ctx, app_port)
+    assert report["outcome"] == "succeeded" and report["versions"] == {"2": 3}
+    (record,) = history.records(ctx.folder, "web")
+    assert (record.outcome, record.from_versions, record.to_version, record.user) == ("succeeded", ["1"], "2", "ops")
+    assert sorted(record.destroyed) == ["web-g1-1", "web-g1-2", "web-g1-3"] and len(record.created) == 3
+    phases = [phase for phase, _ in events]
+    assert phases[0] == "started" and phases[-1] == "finished" and phases.count("batch") == 6
+    assert all(data["roll_id"] == record.roll_id for _, data in events)
+
+
+def test_a_failed_gate_rolls_back_to_the_version_the_fleet_ran(fleet_world, app_port):  # noqa: F811
+    ctx, _, salt, events, _ = fleet_world
+    salt.fail[("web-g2-2", "immutable.verify")] = {"result": False, "failures": ["saltcheck webapp: nope"]}
+    with pytest.raises(RollError) as failed:
+        roll_to_2(ctx, app_port)
+    report = failed.value.report
+    assert report["outcome"] == "rolled_back" and report["previous_version"] == "1"
+    assert report["failure"] == {"server": "web-g2-2", "gate": "verify",
+                                 "cause": "tests failed on web-g2-2: saltcheck webapp: nope"}
+    assert report["versions"] == {"1": 3} and "web-g2-2" not in salt.keys
+    assert [phase for phase, _ in events if phase != "batch"] == ["started", "failed", "rolled_back"]
+    assert history.records(ctx.folder)[0].outcome == "rolled_back"
+
+
+def test_a_lost_lock_stops_the_roll_with_no_rollback(fleet_world, app_port):  # noqa: F811
+    ctx, cloud, _, _, _ = fleet_world
+    created = cloud.create_instance
+
+    def create_then_lose_the_lock(*args, **kwargs):
+        held = locking.holder(ctx.folder, "web")
+        locking.break_lock(ctx.folder, "web", held["lock_id"])
+        return created(*args, **kwargs)
+
+    cloud.create_instance = create_then_lose_the_lock
+    with pytest.raises(RollError) as failed:
+        roll_to_2(ctx, app_port)
+    report = failed.value.report
+    assert report["outcome"] == "failed" and report["previous_version"] is None
+    assert "lost the lock of fleet web" in report["failure"]["cause"], report["failure"]
+    assert [entry for entry in cloud.log if entry[0] in ("create", "delete")] == [("create", "web-g2-1")]
+
+
+def test_a_second_roll_of_a_locked_fleet_refuses_naming_the_holder(fleet_world, app_port):  # noqa: F811
+    ctx, _, _, _, _ = fleet_world
+    held = locking.FleetLock(ctx.folder, "web", "bake").acquire()
+    with pytest.raises(LockHeld, match=f"held by bake \\(lock id {held.lock_id}\\)"):
+        roll_to_2(ctx, app_port)
