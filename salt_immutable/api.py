@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from salt_immutable import bake as baking
 from salt_immutable import config, fleetops, master, names, spec
 from salt_immutable import lock as locking
+from salt_immutable.budget import RateBudget
 from salt_immutable.errors import ImmutableError, RollError, SpecError
 from salt_immutable.linode import LinodeProvider
 
@@ -45,7 +46,8 @@ def provider(opts):
     """The Linode adapter configured by the master's ``immutable:`` settings."""
     settings = config.master_settings(opts)
     return LinodeProvider(
-        master.resolve_token(opts, settings.linode_token), settings.api_url, poll_interval=settings.poll_interval
+        master.resolve_token(opts, settings.linode_token), settings.api_url, poll_interval=settings.poll_interval,
+        budget=RateBudget(),
     )
 
 

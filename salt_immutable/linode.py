@@ -169,7 +169,8 @@ class LinodeProvider:
     ``timeout`` bounds every HTTP request (seconds); ``max_attempts`` bounds the tries of one call
     (1 = no retry); ``backoff`` and ``max_backoff`` shape the waits between them; ``poll_interval``
     is the pause between two reads of a wait. ``sleep``, ``clock`` and ``rng`` are injectable for
-    tests. The token is sent to the API and nowhere else.
+    tests. ``budget`` (a :class:`~salt_immutable.budget.RateBudget`) is spent once per attempt, so that
+    providers sharing it share the account's rate limit. The token is sent to the API and nowhere else.
     """
 
     def __init__(
@@ -183,6 +184,7 @@ class LinodeProvider:
         max_backoff=30.0,
         poll_interval=5.0,
         page_size=None,
+        budget=None,
         sleep=time.sleep,
         clock=time.monotonic,
         rng=None,
@@ -197,6 +199,7 @@ class LinodeProvider:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
+        self.budget = budget
         self._token = token
         self._sleep = sleep
         self._clock = clock
@@ -695,6 +698,8 @@ class LinodeProvider:
         """
         attempt = 1
         while True:
+            if self.budget is not None:
+                self.budget.take()
             try:
                 return action()
             except (api.ApiError, api.UnexpectedResponseError, requests.RequestException, ListChanged) as exc:
