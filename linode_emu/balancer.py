@@ -10,6 +10,7 @@ connections; connections already open to a draining node run to their end.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import itertools
 import socket
@@ -99,6 +100,7 @@ class BalancerProxy:
         self.nodes = nodes
         self.report = report
         self._failures = {}
+        self._verdicts = {}  # node id -> this proxy's last health verdict (what it reported to the backend)
         self._cursor = itertools.count()
         self._stop = threading.Event()
         self._server = _Server((address, port), _Handler, bind_and_activate=True)
@@ -133,6 +135,7 @@ class BalancerProxy:
             return
         for node in self.nodes():
             status = self._judge(node, probe(node, self.settings))
+            self._verdicts[node.id] = status
             if status != node.status:
                 self.report(node.id, status)
 
@@ -146,9 +149,14 @@ class BalancerProxy:
 
     # ------------------------------------------------------------------ proxying
 
+    def current_nodes(self):
+        """The nodes, each with this proxy's own latest verdict: the data plane acts on its checks at once,
+        as the API reports them (the backend's copy of a status may lag a tick behind)."""
+        return [dataclasses.replace(n, status=self._verdicts.get(n.id, n.status)) for n in self.nodes()]
+
     def pick(self):
         """Round-robin over the eligible nodes; a node that refuses is skipped for this connection."""
-        candidates = eligible(self.nodes(), self.settings.check)
+        candidates = eligible(self.current_nodes(), self.settings.check)
         start = next(self._cursor)
         for offset in range(len(candidates)):
             node = candidates[(start + offset) % len(candidates)]
@@ -201,7 +209,8 @@ class Balancers:
     """Keeps one BalancerProxy per NodeBalancer config of the backend, and nothing else, running.
 
     The data plane never waits for the API: each :meth:`reconcile` (the server's ticker, every 0.25 s)
-    copies every config's nodes out of the backend, and the proxies pick from that copy. A busy backend
+    copies every config's nodes out of the backend, and the proxies pick from that copy (with their own
+    latest health verdicts, which they report to the backend). A busy backend
     (a disk deployed from an image, under its lock) so never stalls a proxied request; like a real
     NodeBalancer, a node change takes effect a moment after the API accepted it.
     """

@@ -37,7 +37,9 @@ def test_lab_up_serves_the_readme_setup_and_down_leaves_nothing(lab_dir):
     assert config["immutable"]["api_url"] == status["api_url"]
     plan = run("salt-run", "-c", str(lab_dir / "etc/salt"), "immutable.plan", "--out=json")
     assert plan.returncode == 0, plan.stderr
-    assert json.loads(plan.stdout)["fleets"]["web"]["version"] == "1.0.0"
+    preview = json.loads(plan.stdout)["fleets"]["web"]
+    assert preview["to"] == "1.0.0" and preview["from"] == {}
+    assert preview["operations"][0].startswith("bake web-1.0.0") and preview["peak_servers"] == 3
     assert config["immutable"]["linode_token"] not in plan.stdout
 
     provider = LinodeProvider(config["immutable"]["linode_token"], status["api_url"], poll_interval=0.1)
