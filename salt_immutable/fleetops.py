@@ -16,6 +16,7 @@ from salt_immutable import lock as locking
 from salt_immutable.bake import PROVEN_TAG, image_summary
 from salt_immutable.errors import GateFailed, ImmutableError, ProviderTimeout, RollError
 from salt_immutable.roll import (
+    QUARANTINE,
     SVC_IN,
     VERSION_PREFIX,
     Roll,
@@ -308,7 +309,7 @@ def status(ctx, fleet, folder):
     """Desired and running versions, every server, the images (proven, running, rollback target), the lock."""
     provider = ctx.provider
     balancer, _ = find_balancer(provider, fleet)
-    snapshot, _ = observe(provider, fleet, balancer)
+    snapshot, linodes = observe(provider, fleet, balancer)
     records = history.records(folder, fleet.name)
     running = running_version(snapshot)
     target = rollback_target(folder, running, provider, fleet.name)
@@ -327,6 +328,7 @@ def status(ctx, fleet, folder):
         "converged": snapshot.versions() == {fleet.version: fleet.count} and all(
             s["state"] == planner.IN_SERVICE and s["healthy"] for s in snapshot.summary(time.time())),
         "servers": snapshot.summary(time.time()),
+        "quarantined": sorted(s.label for s in linodes if QUARANTINE in s.tags),
         "nodebalancer": balancer.describe() if balancer else None,
         "images": images,
         "rollback_target": target,

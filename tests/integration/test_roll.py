@@ -221,7 +221,7 @@ def test_status_and_history_tell_the_whole_story(roll_lab):
     assert result.returncode == 0
     web = data["fleets"][FLEET]
     assert web["desired_version"] == "1.0.0" and web["running_versions"] == {"1.1.0": 3}
-    assert not web["converged"] and web["lock"] is None
+    assert not web["converged"] and web["lock"] is None and web["quarantined"] == []
     assert {(s["state"], s["node"]["mode"], s["node"]["status"]) for s in web["servers"]} == {
         ("in_service", "accept", "UP")}
     images = {image["version"]: image for image in web["images"]}

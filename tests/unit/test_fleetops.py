@@ -103,3 +103,23 @@ def test_a_second_roll_of_a_locked_fleet_refuses_naming_the_holder(fleet_world, 
     held = locking.FleetLock(ctx.folder, "web", "bake").acquire()
     with pytest.raises(LockHeld, match=f"held by bake \\(lock id {held.lock_id}\\)"):
         roll_to_2(ctx, app_port)
+
+
+def test_fleets_roll_concurrently_and_one_failure_fails_the_run_but_not_the_others():
+    from types import SimpleNamespace
+
+    from salt_immutable import api
+
+    started = []
+
+    def work(fleet):
+        started.append(fleet.name)
+        if fleet.name == "db":
+            raise RollError("roll db to 2 failed on db-g2-1: boom", {"fleet": "db", "outcome": "rolled_back"})
+        return {"fleet": fleet.name, "outcome": "succeeded", "changed": True}
+
+    ret = api.gather([SimpleNamespace(name="web"), SimpleNamespace(name="db")], work)
+    assert sorted(started) == ["db", "web"]
+    assert ret["result"] is False and ret["retcode"] == 1 and ret["changed"] is True
+    assert ret["fleets"]["web"]["outcome"] == "succeeded" and ret["fleets"]["db"]["outcome"] == "rolled_back"
+    assert ret["comment"] == "roll db to 2 failed on db-g2-1: boom"
