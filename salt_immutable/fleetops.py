@@ -21,6 +21,7 @@ from salt_immutable.roll import (
     VERSION_PREFIX,
     Roll,
     RollJob,
+    delete_orphan_keys,
     ensure_balancer,
     failure_of,
     find_balancer,
@@ -28,7 +29,6 @@ from salt_immutable.roll import (
     is_proven,
     next_generation,
     observe,
-    orphan_keys,
     tag_value,
 )
 from salt_immutable.rollout import planner
@@ -112,9 +112,7 @@ class FleetRoll:
         balancer, missing = find_balancer(provider, self.fleet)
         snapshot, linodes = observe(provider, self.fleet, balancer)
         image = find_proven_image(provider, self.fleet.name, self.version)
-        for key in orphan_keys(self.ctx.salt.key_ids(), self.fleet.name, linodes):
-            self.ctx.say(self.fleet.name, f"deleting the key of {key}: no Linode has that label")
-            self.ctx.salt.delete_key(key)
+        delete_orphan_keys(self.ctx.salt, self.fleet.name, linodes, lambda text: self.ctx.say(self.fleet.name, text))
         goal = goal_for(self.fleet, self.version, next_generation(linodes))
         if is_proven(image) and not missing and planner.plan(goal, snapshot.view()).complete:
             self.ctx.say(self.fleet.name, f"runs {self.version} on {self.fleet.count} servers already: nothing to do")

@@ -198,6 +198,13 @@ def orphan_keys(key_ids, fleet, linodes):
     return [key for key in key_ids if pattern.match(key) and key not in labels]
 
 
+def delete_orphan_keys(salt, fleet, linodes, say):
+    """Delete the :func:`orphan_keys` of ``fleet`` on the master, saying so."""
+    for key in orphan_keys(salt.key_ids(), fleet, linodes):
+        say(f"deleting the key of {key}: no Linode has that label (an earlier roll stopped)")
+        salt.delete_key(key)
+
+
 @dataclass
 class RollJob:
     """Everything one roll of one fleet needs; the Salt and Linode sides are injected."""
@@ -241,7 +248,7 @@ class Roll:
 
     def converge(self):
         snapshot, linodes = self.observe()
-        self.delete_orphan_keys(linodes)
+        delete_orphan_keys(self.job.salt, self.fleet.name, linodes, self.say)
         goal = goal_for(self.fleet, self.job.version, next_generation(linodes))
         self.generation = goal.generation
         stalled = None
@@ -421,11 +428,6 @@ class Roll:
         provider.set_instance_tags(server.id, (*server.tags, QUARANTINE))
         provider.shutdown(server.id)
         self.say(f"{server.label}: stopped and tagged {QUARANTINE} for debugging (its key is kept)")
-
-    def delete_orphan_keys(self, linodes):
-        for key in orphan_keys(self.job.salt.key_ids(), self.fleet.name, linodes):
-            self.say(f"deleting the key of {key}: no Linode has that label (an earlier roll stopped)")
-            self.job.salt.delete_key(key)
 
     # ------------------------------------------------------------------ reporting
 

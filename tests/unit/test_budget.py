@@ -5,17 +5,7 @@ import threading
 import pytest
 
 from salt_immutable.budget import RateBudget
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
+from tests.support.clock import FakeClock as Clock
 
 
 def test_a_burst_goes_at_once_then_requests_are_paced_at_the_rate():

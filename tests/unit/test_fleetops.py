@@ -6,7 +6,8 @@ from salt_immutable import fleetops, history, roll
 from salt_immutable import lock as locking
 from salt_immutable.errors import LockHeld, RollError
 from salt_immutable.model import NodeBalancerConfigRef, NodeBalancerRef
-from tests.unit.test_roll import IMAGE, IP, Clock, FakeCloud, FakeSalt, app_port, fleet_spec, old_fleet  # noqa: F401
+from tests.support.clock import FakeClock
+from tests.unit.test_roll import IMAGE, IP, FakeCloud, FakeSalt, app_port, fleet_spec, old_fleet  # noqa: F401
 
 OLD_IMAGE = IMAGE.__class__(**{**IMAGE.__dict__, "id": "private/8", "label": "web-1",
                                "tags": ("immutable", "fleet:web", "version:1", "proven")})
@@ -29,7 +30,7 @@ class Cloud(FakeCloud):
 def fleet_world(app_port, tmp_path, monkeypatch):  # noqa: F811
     # Every fake server shares one loopback address: tell their nodes apart by label.
     monkeypatch.setattr(roll.Balancer, "address", lambda self, server: f"{server.label}:{IP}:{self.backend_port}")
-    clock = Clock()
+    clock = FakeClock(min_step=0.01)
     cloud = Cloud(clock)
     cloud.port = app_port
     events, lines = [], []

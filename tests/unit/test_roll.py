@@ -11,6 +11,7 @@ from salt_immutable import roll, spec
 from salt_immutable.deadline import Deadline
 from salt_immutable.errors import CheckFailed, GateFailed, ProviderTimeout
 from salt_immutable.model import ImageRef, NodeBalancerConfigRef, NodeBalancerNode, NodeBalancerRef, ObservedServer
+from tests.support.clock import FakeClock
 
 IP = "127.0.0.1"
 
@@ -46,17 +47,6 @@ def fleet_spec(port, **rollout):
 
 IMAGE = ImageRef("private/9", "web-2", "available", 1, ("immutable", "fleet:web", "version:2", "proven"), "",
                  None, ("cloud-init",), False)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += max(seconds, 0.01)
 
 
 class FakeCloud:
@@ -162,7 +152,7 @@ class NodesByLabel(roll.Balancer):
 
 
 def world(app_port, fail=None, **rollout):
-    clock = Clock()
+    clock = FakeClock(min_step=0.01)
     cloud = FakeCloud(clock)
     cloud.port = app_port
     salt = FakeSalt(cloud, fail)
