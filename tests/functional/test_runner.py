@@ -146,6 +146,12 @@ def test_a_stateful_fleet_is_refused_by_the_roll_before_any_cloud_call(tmp_path,
     assert ret["result"] is False and ret["problems"][0]["path"] == "immutable:fleets:db:volumes"
 
 
+def test_unlock_refuses_a_name_that_is_no_fleet_name(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts())
+    ret = runners["immutable.unlock"](fleet="../etc")
+    assert ret["result"] is False and ret["problems"][0]["message"].startswith("'../etc' cannot be a fleet name")
+
+
 def test_history_is_empty_and_unlock_of_a_free_fleet_changes_nothing(master_opts, runner_loader):
     runners, context = runner_loader(master_opts())
     assert runners["immutable.history"]() == {"result": True, "rolls": []}
