@@ -233,3 +233,12 @@ def test_status_and_history_tell_the_whole_story(roll_lab):
         ("roll", "1.0.0"), ("roll", "1.1.0"), ("rollback", "1.0.0")]
     assert rolls[-1]["outcome"] == "rolled_back" and rolls[-1]["failure"]["gate"] == "running"
     assert all(r["ended"] for r in rolls) and sorted(rolls[0]["created"]) == ["web-g1-1", "web-g1-2", "web-g1-3"]
+
+
+def test_a_rollback_to_an_image_that_is_gone_says_so_and_changes_nothing(roll_lab):
+    roll_lab.control("DELETE", "requests")
+    result, data = roll_lab.verb("rollback", f"fleet={FLEET}", 'to="0.9.0"')
+    assert result.returncode == 1 and data["error"] == "RollError"
+    assert data["comment"] == ("rollback web to 0.9.0: there is no proven image web-0.9.0 (deleted?); "
+                               "proven images: 1.0.0, 1.1.0")
+    assert roll_lab.mutating_requests() == []
