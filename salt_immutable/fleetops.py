@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from salt_immutable import history, names
 from salt_immutable import lock as locking
 from salt_immutable.bake import PROVEN_TAG, image_summary
-from salt_immutable.errors import GateFailed, ImmutableError, ProviderTimeout, RollError
+from salt_immutable.errors import BakeError, GateFailed, ImmutableError, ProviderTimeout, RollError
 from salt_immutable.roll import (
     QUARANTINE,
     SVC_IN,
@@ -132,8 +132,7 @@ class FleetRoll:
         except ImmutableError as err:
             return self.recover(err, image, balancer)
         except BaseException as err:  # a bug or an interrupted salt-run: the record says so, then it goes on up
-            ending = history.INTERRUPTED if isinstance(err, KeyboardInterrupt) else history.FAILED
-            history.finish(self.ctx.folder, self.record, ending, {"cause": f"{type(err).__name__}: {err}"})
+            self.abandon(err)
             raise
         finally:
             self.save_progress()
@@ -148,7 +147,11 @@ class FleetRoll:
             return image
         self.ctx.say(self.fleet.name, f"no proven image of {self.version} yet: baking it")
         self.ctx.bake(self.fleet, self.version)
-        return find_proven_image(self.ctx.provider, self.fleet.name, self.version)
+        image = find_proven_image(self.ctx.provider, self.fleet.name, self.version)
+        if not is_proven(image):
+            raise BakeError(f"bake {self.fleet.name}@{self.version} finished but no proven image "
+                            f"{names.image_label(self.fleet.name, self.version)} can be found")
+        return image
 
     def job(self, version, image, balancer):
         self.jobs.append(RollJob(
@@ -171,6 +174,11 @@ class FleetRoll:
         self.record.timings = dict(self.timer.timings)
         history.save(self.ctx.folder, self.record)
 
+    def abandon(self, err):
+        """End the record of a roll stopped by something other than the project's own errors."""
+        ending = history.INTERRUPTED if isinstance(err, KeyboardInterrupt) else history.FAILED
+        history.finish(self.ctx.folder, self.record, ending, {"cause": f"{type(err).__name__}: {err}"})
+
     def recover(self, err, image, balancer):
         """The roll failed: report it, and with ``rollout:auto_rollback`` converge back to the previous version."""
         failure = failure_of(err)
@@ -187,6 +195,9 @@ class FleetRoll:
             except ImmutableError as again:
                 failure["rollback"] = str(again)
                 self.ctx.say(self.fleet.name, f"rollback to {back_to} failed too: {again}")
+            except BaseException as again:
+                self.abandon(again)
+                raise
             finally:
                 self.save_progress()
         history.finish(self.ctx.folder, self.record, outcome, failure)
@@ -323,8 +334,9 @@ def status(ctx, fleet, folder):
         "desired_version": fleet.version,
         "count": fleet.count,
         "running_versions": snapshot.versions(),
-        "converged": snapshot.versions() == {fleet.version: fleet.count} and all(
-            s["state"] == planner.IN_SERVICE and s["healthy"] for s in snapshot.summary(time.time())),
+        "converged": len(snapshot.servers) == fleet.count and all(
+            s["version"] == fleet.version and s["state"] == planner.IN_SERVICE and s["healthy"]
+            for s in snapshot.summary(time.time())),
         "servers": snapshot.summary(time.time()),
         "quarantined": sorted(s.label for s in linodes if QUARANTINE in s.tags),
         "nodebalancer": balancer.describe() if balancer else None,

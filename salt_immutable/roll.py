@@ -29,6 +29,7 @@ from salt_immutable.rollout.math import fenceposts
 SVC_IN, SVC_DRAIN, QUARANTINE = "svc:in", "svc:drain", "quarantine"
 GEN_PREFIX, ROLL_PREFIX, VERSION_PREFIX = "gen:", "roll:", "version:"
 SERVER_ROLE = "server"
+UNKNOWN = "unknown"  # the version of a fleet Linode that carries no version tag
 SETTLE_PAUSE = 2.0  # seconds between two observations while the fleet settles
 STATE_TIMEOUT = 1800
 # The managed NodeBalancer config's health check (Linode's minimum interval is 2 s).
@@ -113,7 +114,7 @@ def ensure_balancer(provider, fleet):
     if balancer is not None or not missing:
         return balancer
     spec = fleet.nodebalancer
-    nodebalancer = provider.create_nodebalancer(
+    nodebalancer = provider.find_nodebalancer(spec.label) or provider.create_nodebalancer(
         spec.label, fleet.linode.region, tags=(names.PROJECT_TAG, names.fleet_tag(fleet.name))
     )
     config = provider.create_nodebalancer_config(
@@ -156,8 +157,8 @@ class Snapshot:
         return next((s for s in self.servers if s.label == label), None)
 
     def versions(self):
-        """How many servers run each version."""
-        return dict(collections.Counter(tag_value(s.tags, VERSION_PREFIX) for s in self.servers))
+        """How many servers run each version (``unknown`` for a server without a version tag)."""
+        return dict(collections.Counter(tag_value(s.tags, VERSION_PREFIX) or UNKNOWN for s in self.servers))
 
     def summary(self, now):
         """Every server, for status and roll returns."""

@@ -4,7 +4,7 @@ cost, a constant number of API requests whatever the fleet's size, and no write 
 import pytest
 import requests
 
-from salt_immutable import fleetops, spec
+from salt_immutable import fleetops, roll, spec
 from salt_immutable.linode import LinodeProvider
 from tests.support.emulator import EMULATOR_TOKEN, wait_until
 
@@ -76,3 +76,12 @@ def test_observing_a_fleet_costs_the_same_requests_whatever_its_size(ctx, emulat
         fleetops.preview(ctx, fleet(name, count), "2")
         counts[name] = emulator_control.stats()["total"]
     assert counts["small"] == counts["big"] <= 5
+
+
+def test_a_managed_nodebalancer_missing_its_config_gets_the_config_not_a_second_nodebalancer(ctx, emulator_control):
+    ctx.provider.create_nodebalancer("web-lb", "us-east")  # a roll stopped between the two creates
+    balancer = roll.ensure_balancer(ctx.provider, fleet("web", 3))
+    assert balancer.config.port == 80 and balancer.config.check_path == "/healthz"
+    assert ctx.provider.find_nodebalancer("web-lb").label == "web-lb"
+    assert emulator_control.stats()["POST /nodebalancers"] == 1
+    assert roll.ensure_balancer(ctx.provider, fleet("web", 3)) == balancer

@@ -242,3 +242,11 @@ def test_orphan_keys_are_only_those_named_like_servers_with_no_linode():
     linodes = [ObservedServer(1, "web-g1-1", "running", (), (), None, None, None, None, None)]
     keys = ["web-g1-1", "web-g1-2", "web-1.0.0-build", "webby-g1-1", "web-g12-30", "db-g1-1"]
     assert roll.orphan_keys(keys, "web", linodes) == ["web-g1-2", "web-g12-30"]
+
+
+def test_a_fleet_linode_without_a_version_tag_counts_as_unknown():
+    untagged = ObservedServer(1, "web-g1-1", "running", ("immutable", "fleet:web", "svc:in"), (IP,), IP, None,
+                              None, None, None)
+    snapshot = roll.Snapshot((untagged,), {}, None)
+    assert snapshot.versions() == {"unknown": 1}
+    assert snapshot.view()[0].version is None  # the planner replaces it like any old server
