@@ -106,7 +106,7 @@ def plan(opts, fleet=None, version=None, offline=False):
     if offline:
         return {"result": True, "fleets": desired}
     ctx = context(opts)
-    chosen = chosen_fleets(opts, fleet)
+    chosen = [parsed.fleet(name) for name in desired]
     return {
         "result": True,
         "test": True,

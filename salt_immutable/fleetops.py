@@ -55,8 +55,8 @@ class Context:
             self.progress(f"[{fleet}] {message}")
 
 
-def find_proven_image(provider, fleet, version):
-    """The image of ``fleet`` at ``version`` (proven or not), or None."""
+def fleet_image(provider, fleet, version):
+    """The image of ``fleet`` at ``version``, proven or not (see :func:`is_proven`), or None."""
     return provider.find_image(names.image_label(fleet, version), (names.PROJECT_TAG, names.fleet_tag(fleet)))
 
 
@@ -111,7 +111,7 @@ class FleetRoll:
         provider = self.ctx.provider
         balancer, missing = find_balancer(provider, self.fleet)
         snapshot, linodes = observe(provider, self.fleet, balancer)
-        image = find_proven_image(provider, self.fleet.name, self.version)
+        image = fleet_image(provider, self.fleet.name, self.version)
         delete_orphan_keys(self.ctx.salt, self.fleet.name, linodes, lambda text: self.ctx.say(self.fleet.name, text))
         goal = goal_for(self.fleet, self.version, next_generation(linodes))
         if is_proven(image) and not missing and planner.plan(goal, snapshot.view()).complete:
@@ -147,7 +147,7 @@ class FleetRoll:
             return image
         self.ctx.say(self.fleet.name, f"no proven image of {self.version} yet: baking it")
         self.ctx.bake(self.fleet, self.version)
-        image = find_proven_image(self.ctx.provider, self.fleet.name, self.version)
+        image = fleet_image(self.ctx.provider, self.fleet.name, self.version)
         if not is_proven(image):
             raise BakeError(f"bake {self.fleet.name}@{self.version} finished but no proven image "
                             f"{names.image_label(self.fleet.name, self.version)} can be found")
@@ -210,7 +210,7 @@ class FleetRoll:
                         f"the fleet now runs {report['versions'] or 'no server'}", report)
 
     def roll_back(self, version, balancer):
-        image = find_proven_image(self.ctx.provider, self.fleet.name, version)
+        image = fleet_image(self.ctx.provider, self.fleet.name, version)
         if not is_proven(image):
             raise RollError(f"no proven image {names.image_label(self.fleet.name, version)} to roll back to")
         self.ctx.say(self.fleet.name, f"auto_rollback: converging back to {version}")
@@ -256,7 +256,7 @@ def preview(ctx, fleet, version):
     provider = ctx.provider
     balancer, missing = find_balancer(provider, fleet)
     snapshot, linodes = observe(provider, fleet, balancer)
-    image = find_proven_image(provider, fleet.name, version)
+    image = fleet_image(provider, fleet.name, version)
     goal = goal_for(fleet, version, next_generation(linodes))
     operations = [] if is_proven(image) else [
         f"bake {names.image_label(fleet.name, version)}: builder, configure, test, seal, capture, prove"]
