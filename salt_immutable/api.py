@@ -211,7 +211,7 @@ def unlock(opts, fleet, lock_id=None):
     """Break the lock of ``fleet`` if it holds ``lock_id``; without ``lock_id``, show who holds it."""
     if not fleet:
         raise SpecError([(f"{spec.ROOT}:fleets", "unlock needs fleet=<name>")])
-    if not isinstance(fleet, str) or not locking.SAFE_NAME.match(fleet):
+    if not isinstance(fleet, str) or not locking.SAFE_NAME.fullmatch(fleet):
         raise SpecError([("fleet", f"{fleet!r} cannot be a fleet name (letters, digits, '.', '_', '-')")])
     folder = state_folder(opts)
     if lock_id is None:

@@ -59,6 +59,16 @@ def machine_tags(fleet, version, role):
     return (*image_tags(fleet, version), f"{ROLE_TAG_PREFIX}{role}")
 
 
+def is_bake_machine(fleet, label, tags, roles):
+    """True when ``label`` is the builder or candidate label of ``fleet`` at the version its tags name,
+    for the one role it is tagged with."""
+    version = names.bake_machine_version(fleet, label)
+    if version is None or names.version_tag(version) not in tags or len(roles) != 1:
+        return False
+    expected = {"builder": names.builder_label, "candidate": names.candidate_label}.get(roles[0])
+    return expected is not None and expected(fleet, version) == label
+
+
 def http_url(fleet, server):
     """The ``tests:http`` URL of ``fleet`` on ``server``'s private address."""
     check = fleet.tests.http
@@ -221,13 +231,21 @@ class Bake:
                 self.say(f"could not remove {minion_id}: {err}")
 
     def remove_leftovers(self):
-        """Builders and candidates of this fleet and version left by a crashed bake, and their keys."""
-        version = names.version_tag(self.job.version)
+        """Builders and candidates of this fleet left by a crashed bake of any version, and their keys.
+
+        Bakes of a fleet hold its lock, so none of them is in use. Only a Linode whose label, version tag
+        and role tag all say it is one is removed: a tag alone could be set on any Linode by mistake.
+        """
         for server in self.job.provider.list_fleet(self.fleet.name):
-            if version in server.tags and any(tag.startswith(ROLE_TAG_PREFIX) for tag in server.tags):
-                self.say(f"removing {server.label}, left over by an earlier bake")
-                self.job.provider.delete_instance(server.id)
-                self.job.salt.delete_key(server.label)
+            roles = [tag.removeprefix(ROLE_TAG_PREFIX) for tag in server.tags if tag.startswith(ROLE_TAG_PREFIX)]
+            if not roles:
+                continue
+            if not is_bake_machine(self.fleet.name, server.label, server.tags, roles):
+                self.say(f"leaving {server.label} ({server.id}): tagged {', '.join(roles)} but not named as one")
+                continue
+            self.say(f"removing {server.label}, left over by an earlier bake")
+            self.job.provider.delete_instance(server.id)
+            self.job.salt.delete_key(server.label)
 
     def call(self, minion_id, fun, arg=(), kwarg=None):
         return self.job.salt.call(minion_id, fun, arg, kwarg, timeout=STATE_TIMEOUT)[0]

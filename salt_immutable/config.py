@@ -1,6 +1,8 @@
 """PURE: the master's ``immutable:`` configuration (never pillar: pillar reaches minions)."""
 
+import ipaddress
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from salt_immutable.errors import ConfigError
 
@@ -39,9 +41,31 @@ def master_settings(opts):
     if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
         raise ConfigError(f"master config immutable:poll_interval: expected a number of seconds > 0, got {poll!r}")
     return MasterSettings(
-        api_url=raw.get("api_url") or DEFAULT_API_URL,
+        api_url=_api_url(raw.get("api_url") or DEFAULT_API_URL),
         pillar_id=raw.get("pillar_id") or opts.get("id", ""),
         master_address=raw.get("master_address", ""),
         poll_interval=float(poll),
         linode_token=raw.get("linode_token", ""),
     )
+
+
+def _api_url(url):
+    """``url`` when the token may be sent there: over HTTPS, or over plain HTTP to this machine only."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url
+    raise ConfigError(
+        f"master config immutable:api_url {url!r}: the token would travel in clear text; use https://, "
+        "or http:// to a loopback address (127.0.0.0/8, ::1, localhost) such as the emulator"
+    )
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False

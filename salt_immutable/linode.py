@@ -718,7 +718,7 @@ class LinodeProvider:
                 "%s %s: %s; attempt %d of %d, retrying in %.1f s",
                 operation,
                 resource,
-                "; ".join(failure.reasons) or f"HTTP {failure.status}",
+                self._scrub("; ".join(failure.reasons) or f"HTTP {failure.status}"),
                 attempt,
                 self.max_attempts,
                 delay,
@@ -730,12 +730,14 @@ class LinodeProvider:
                     return found
             attempt += 1
 
+    def _scrub(self, text):
+        """``text`` with the token masked, should an answer ever have echoed it."""
+        return text.replace(self._token, "<token>") if self._token else text
+
     def _scrubbed(self, error):
-        """``error`` with the token masked, should an answer ever have echoed it."""
-        error.reasons = tuple(reason.replace(self._token, "<token>") for reason in error.reasons)
-        error.args = tuple(
-            arg.replace(self._token, "<token>") if isinstance(arg, str) else arg for arg in error.args
-        )
+        """``error`` with the token masked in its reasons and message."""
+        error.reasons = tuple(self._scrub(reason) for reason in error.reasons)
+        error.args = tuple(self._scrub(arg) if isinstance(arg, str) else arg for arg in error.args)
         return error
 
 

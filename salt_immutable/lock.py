@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 LOCKS = "locks"
 PURPOSES = ("roll", "bake", "rollback")
 POLL_SECONDS = 0.5
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _PROC = Path("/proc")
 # /proc/<pid>/stat after the ")" closing the command name starts at field 3 (state).
 _STATE_FIELD = 3
@@ -61,7 +61,7 @@ def utc_iso(seconds):
 
 def check_name(kind, value):
     """Raise ValueError unless ``value`` can be used as a file name (``kind`` says what it names)."""
-    if not isinstance(value, str) or not SAFE_NAME.match(value):
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
         raise ValueError(f"{kind} {value!r} cannot name a file: use letters, digits, '_', '.' and '-'")
     return value
 

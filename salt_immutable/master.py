@@ -10,6 +10,7 @@ import time
 import salt.client
 import salt.exceptions
 import salt.pillar
+import salt.utils.crypt
 import salt.utils.event
 import salt.wheel
 
@@ -50,12 +51,21 @@ class SaltMaster:
             wheel.destroy()
 
     def accept_new_key(self, minion_id):
-        """A fresh key pair for ``minion_id``, accepted here (``key.gen_accept``): {"pub", "priv"}."""
+        """A fresh key pair for ``minion_id``, accepted here (``key.gen_accept``), and this master's key
+        fingerprint for the minion to pin: {"pub", "priv", "master_finger"}."""
         self._wheel("key.delete", minion_id)
         keys = self._wheel("key.gen_accept", minion_id)
         if not keys or "priv" not in keys:
             raise SaltCallError(f"key.gen_accept {minion_id} returned no key pair")
-        return keys
+        return {**keys, "master_finger": self.master_finger()}
+
+    def master_finger(self):
+        """The fingerprint of this master's public key, as a minion's ``master_finger`` setting wants it."""
+        path = os.path.join(self.opts["pki_dir"], "master.pub")
+        finger = salt.utils.crypt.pem_finger(path, sum_type=self.opts.get("hash_type", "sha256"))
+        if not finger:
+            raise ConfigError(f"read the master's public key {path}: it does not exist; is the salt-master running?")
+        return finger
 
     def key_ids(self):
         """Every minion id with a key on this master, whatever its status (accepted, pending, ...)."""

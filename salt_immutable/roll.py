@@ -15,7 +15,6 @@ NodeBalancer's own check → warmup. Only then is it tagged ``svc:in``. An old s
 from __future__ import annotations
 
 import collections
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -194,9 +193,8 @@ def next_generation(linodes):
 def orphan_keys(key_ids, fleet, linodes):
     """Minion keys named like the fleet's servers with no Linode of that label (a roll died between
     accepting the key and creating the Linode)."""
-    pattern = re.compile(rf"^{re.escape(fleet)}-g\d+-\d+$")
     labels = {s.label for s in linodes}
-    return [key for key in key_ids if pattern.match(key) and key not in labels]
+    return [key for key in key_ids if names.is_server_label(fleet, key) and key not in labels]
 
 
 def delete_orphan_keys(salt, fleet, linodes, say):

@@ -13,12 +13,16 @@ HEADER = "#cloud-config\n"
 def minion_cloud_config(minion_id, master, master_port, keys, grains=None, mounts=()):
     """``#cloud-config`` text: a salt-minion with this id, key pair and grains, pointed at ``master``.
 
-    ``keys`` is the ``{"pub", "priv"}`` pair of ``key.gen_accept``; ``mounts`` are cloud-init
-    ``[device, mount point, ...]`` entries (volumes).
+    ``keys`` is the ``{"pub", "priv"}`` pair of ``key.gen_accept``, with the master's key fingerprint as
+    ``master_finger`` when known: the minion then refuses a master whose key differs. ``mounts`` are
+    cloud-init ``[device, mount point, ...]`` entries (volumes).
     """
+    conf = {"id": minion_id, "master": master, "master_port": master_port}
+    if keys.get("master_finger"):
+        conf["master_finger"] = keys["master_finger"]
     config = {
         "salt_minion": {
-            "conf": {"id": minion_id, "master": master, "master_port": master_port},
+            "conf": conf,
             "grains": dict(grains or {}),
             "public_key": keys["pub"],
             "private_key": keys["priv"],

@@ -17,9 +17,9 @@ from salt_immutable.errors import SpecError
 ROOT = "immutable"
 # Labels must stay valid for as many generations as a fleet will ever roll through.
 MAX_GENERATION = 99999
-SLS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-PERCENT = re.compile(r"^(\d{1,3})%$")
-NODEBALANCER_LABEL = re.compile(r"^[a-zA-Z0-9_-]{3,32}$")
+SLS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+PERCENT = re.compile(r"(\d{1,3})%")
+NODEBALANCER_LABEL = re.compile(r"[a-zA-Z0-9_-]{3,32}")
 SECRET_KEYS = ("linode_token", "token", "api_token")
 _INVALID = object()
 
@@ -94,7 +94,7 @@ def _state_names(value):
     if not isinstance(value, list):
         raise _Invalid(f"expected a list of state names such as [webapp], got {_describe(value)}")
     for item in value:
-        if not isinstance(item, str) or not SLS_NAME.match(item):
+        if not isinstance(item, str) or not SLS_NAME.fullmatch(item):
             raise _Invalid(f"expected state names such as webapp or webapp.config, got {_describe(item)}")
     if len(set(value)) != len(value):
         raise _Invalid(f"lists a state twice: {value!r}")
@@ -119,7 +119,7 @@ class Quantity:
 def _quantity(value):
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return Quantity(value)
-    match = PERCENT.match(value) if isinstance(value, str) else None
+    match = PERCENT.fullmatch(value) if isinstance(value, str) else None
     if match and int(match.group(1)) <= 100:
         return Quantity(int(match.group(1)), percent=True)
     raise _Invalid(f'expected an integer >= 0 or a percentage such as "25%", got {_describe(value)}')
@@ -204,7 +204,7 @@ class RolloutSpec:
 
 
 def _nodebalancer_label(value):
-    if not isinstance(value, str) or not NODEBALANCER_LABEL.match(value):
+    if not isinstance(value, str) or not NODEBALANCER_LABEL.fullmatch(value):
         raise _Invalid(f"expected a NodeBalancer label of 3-32 letters, digits, '-' or '_', got {_describe(value)}")
     return value
 

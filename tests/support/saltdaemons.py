@@ -33,9 +33,9 @@ def preaccept_minion_key(master, minion):
 
 
 @contextlib.contextmanager
-def running_minion(master, minion_id):
-    """A started salt-minion of ``master`` whose key was pre-accepted."""
-    minion = master.salt_minion_daemon(minion_id)
+def running_minion(master, minion_id, **overrides):
+    """A started salt-minion of ``master`` whose key was pre-accepted, with config ``overrides``."""
+    minion = master.salt_minion_daemon(minion_id, overrides=overrides or None)
     preaccept_minion_key(master, minion)
     with minion.started():
         yield minion

@@ -216,15 +216,36 @@ def test_force_rebakes_an_unproven_image():
     assert [c[1] for c in provider.calls if c[0] == "create_instance"] == ["web-1.0.0-build", "web-1.0.0-proof"]
 
 
-def test_leftovers_of_a_crashed_bake_of_this_version_are_removed_first():
+def test_leftovers_of_crashed_bakes_of_any_version_are_removed_first():
     leftover = server(9, "web-1.0.0-build", ("immutable", "fleet:web", "version:1.0.0", "bake:builder"))
-    other_bake = server(11, "web-2.0.0-proof", ("immutable", "fleet:web", "version:2.0.0", "bake:candidate"))
+    older = server(11, "web-0.9.0-proof", ("immutable", "fleet:web", "version:0.9.0", "bake:candidate"))
     running = server(10, "web-g1-1", ("immutable", "fleet:web", "version:0.9.0"))
-    provider, salt = FakeProvider(fleet=[leftover, other_bake, running]), FakeSalt()
+    provider, salt = FakeProvider(fleet=[leftover, older, running]), FakeSalt()
     run_bake(provider, salt)
     deleted = {c[1] for c in provider.calls if c[0] == "delete_instance"}
-    assert 9 in deleted and not {10, 11} & deleted
-    assert ("delete_key", "web-1.0.0-build") in salt.calls
+    assert {9, 11} <= deleted and 10 not in deleted
+    assert ("delete_key", "web-1.0.0-build") in salt.calls and ("delete_key", "web-0.9.0-proof") in salt.calls
+
+
+@pytest.mark.parametrize(
+    ("label", "tags"),
+    [
+        ("web-g1-1", ("version:1.0.0", "bake:builder")),  # a server wrongly tagged as a builder
+        ("web-0.5.0-build", ("version:2.0.0", "bake:builder")),  # label and version tag disagree
+        ("web-0.5.0-build", ("version:0.5.0", "bake:candidate")),  # label and role disagree
+        ("web-0.5.0-build", ("version:0.5.0", "bake:builder", "bake:candidate")),
+        ("web-0.5.0-build\n", ("version:0.5.0", "bake:builder")),
+        ("webx-1.0.0-build", ("version:1.0.0", "bake:builder")),
+    ],
+)
+def test_a_linode_tagged_as_a_bake_machine_but_not_named_as_one_is_left_alone(label, tags):
+    suspect = server(120, label, ("immutable", "fleet:web", *tags))
+    provider, salt = FakeProvider(fleet=[suspect]), FakeSalt()
+    _, _, lines = run_bake(provider, salt)
+    assert ("delete_instance", 120) not in provider.calls
+    assert ("delete_key", label) not in salt.calls
+    assert any(line.endswith(f"leaving {label} (120): tagged {', '.join(t[5:] for t in tags if t.startswith('bake:'))}"
+                                 " but not named as one") for line in lines)
 
 
 def test_an_unexpected_error_still_removes_what_the_bake_created():

@@ -244,6 +244,15 @@ def test_the_token_never_reaches_an_error_message(provider):
     assert all(TOKEN not in reason for reason in caught.value.reasons)
 
 
+def test_the_token_never_reaches_a_retry_warning(provider, caplog):
+    echoed = api_error(503, {"reason": f"Service unavailable for {TOKEN}"})
+    action = scripted(echoed, "listed")
+    with caplog.at_level("WARNING", logger="salt_immutable.linode"):
+        assert provider._call("list instances", None, action) == "listed"
+    assert "retrying" in caplog.text
+    assert TOKEN not in caplog.text and "<token>" in caplog.text
+
+
 def test_a_provider_needs_a_token():
     with pytest.raises(errors.ConfigError):
         LinodeProvider("")
