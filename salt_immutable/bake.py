@@ -48,6 +48,7 @@ class BakeJob:
     keep_on_failure: bool = False
     timings: dict = field(default_factory=dict)
     created: dict = field(default_factory=dict)  # minion id / label -> Linode id
+    builder_identity: dict | None = None  # hashes of the builder's id, key, machine-id and host keys
     phase: str = "start"
 
 
@@ -127,6 +128,8 @@ class Bake:
             self.verify(builder, saltcheck=self.fleet.tests.saltcheck, converge=False)
         with self.stage("seal"):
             provenance = self.provenance(builder)
+            self.job.builder_identity = self.call(builder, "immutable.identity")
+            self.say(f"sealing {builder}: removing its identity, scanning for secrets, stopping its minion")
             self.call(builder, "immutable.seal", kwarg={"release": provenance,
                                                          "secret_keys": list(self.fleet.bake.secrets)})
             self.job.salt.wait_until_silent(builder, self.job.provider.deadline(SEAL_TIMEOUT))
@@ -143,6 +146,8 @@ class Bake:
                 self.apply(candidate, self.fleet.boot.states, "boot states")
             self.verify(candidate, self.fleet.tests.saltcheck, self.fleet.tests.converge, self.fleet.bake.states)
             checks.check_release(self.job.salt, candidate, image, STATE_TIMEOUT)
+            self.say(f"checking that {candidate} holds none of the builder's identity")
+            checks.check_sealed(self.job.salt, candidate, self.job.builder_identity, STATE_TIMEOUT)
             if self.fleet.tests.http:
                 self.wait_for_http(server)
             image = self.job.provider.set_image_tags(image.id, (*image.tags, PROVEN_TAG))

@@ -43,6 +43,15 @@ def check_release(salt, minion_id, image, timeout):
         raise CheckFailed(f"{minion_id} reports release {release}, not the provenance of {image.id}")
 
 
+def check_sealed(salt, minion_id, builder_identity, timeout):
+    """``immutable.check_image`` on a machine booted from an image: the seal's sweep finished, and the
+    machine holds none of ``builder_identity`` (hashes from ``immutable.identity``; None checks the sweep)."""
+    checked, _ = salt.call(minion_id, "immutable.check_image", kwarg={"builder": builder_identity}, timeout=timeout)
+    if not isinstance(checked, dict) or checked.get("result") is not True:
+        problems = checked.get("problems") if isinstance(checked, dict) else [str(checked)]
+        raise CheckFailed(f"the image {minion_id} booted from is not sealed: {'; '.join(map(str, problems or ['?']))}")
+
+
 def answers_http(url, timeout=5):
     """True when ``url`` answers 2xx now."""
     with contextlib.suppress(OSError, urllib.error.URLError), urllib.request.urlopen(url, timeout=timeout) as answer:

@@ -18,6 +18,7 @@ import requests
 import yaml
 
 from salt_immutable import lab, seed
+from salt_immutable.errors import SaltCallError
 from salt_immutable.master import SaltMaster
 from tests.support.lab import LabHandle
 from tests.support.saltconfig import REPO
@@ -26,6 +27,7 @@ BIN = Path(sys.executable).parent
 DATA = REPO / "tests" / "data" / "bake"
 BAKE_MARKER = f"BAKE-SECRET-{secrets.token_hex(8)}"
 BOOT_MARKER = f"BOOT-SECRET-{secrets.token_hex(8)}"
+LEAKY_FLEETS = ("leakencoded", "leakoldcopy")  # their bakes leave the build secret on disk, disguised
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,9 @@ def bake_lab(tmp_path_factory):
     spec = yaml.safe_load((pillar / "immutable.sls").read_text())
     spec["immutable"]["fleets"].update(yaml.safe_load((DATA / "pillar_fleets.yaml").read_text()))
     (pillar / "immutable.sls").write_text(yaml.safe_dump(spec))
+    with open(pillar / "top.sls", "a", encoding="utf-8") as top:
+        for fleet in LEAKY_FLEETS:
+            top.write(f"  '{{{{ builders(\"{fleet}\") }}}}':\n    - match: compound\n    - webapp.bake\n")
     (pillar / "webapp/bake.sls").write_text(yaml.safe_dump({"webapp": {"build_token": BAKE_MARKER}}))
     (pillar / "webapp/secrets.sls").write_text(yaml.safe_dump({"webapp": {"api_key": BOOT_MARKER}}))
     info = lab.up(root / "lab", state_tree=states, pillar_tree=pillar, time_scale=0.02)
@@ -137,6 +142,10 @@ def test_a_server_booted_from_the_image_serves_the_app_and_tells_its_release(bak
         master.call(minion_id, "saltutil.sync_modules")
         release, retcode = master.call(minion_id, "immutable.release")
         assert retcode == 0 and release == baked["provenance"]
+        with pytest.raises(SaltCallError, match="immutable.seal: refused"):
+            master.call(minion_id, "immutable.seal")
+        assert master.call(minion_id, "file.file_exists", ["/etc/salt/minion"])[0] is True
+        assert master.call(minion_id, "immutable.release")[0] == baked["provenance"]
     finally:
         provider.delete_instance(server.id)
         master.delete_key(minion_id)
@@ -148,6 +157,8 @@ def test_a_server_booted_from_the_image_serves_the_app_and_tells_its_release(bak
         ("broken", "configure", "bake states failed on broken-1.0.0-build: this-state-fails"),
         ("untested", "test", "saltcheck bakecases.untested: untested_file_says_expected"),
         ("drifting", "prove", "converge: "),
+        ("leakencoded", "seal", "secrets are still on disk in: /opt/leak/token.b64"),
+        ("leakoldcopy", "seal", "secrets are still on disk in: /srv/leak/token.txt"),
     ],
 )
 def test_failing_bakes_stop_with_a_clear_message_and_leave_nothing(bake_lab, fleet, phase, message):

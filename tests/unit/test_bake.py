@@ -91,6 +91,10 @@ class FakeProvider:
         self.calls.append(("delete_image", image_id))
 
 
+BUILDER_IDENTITY = {"minion_id": "web-1.0.0-build", "public_key_sha256": "ab12", "machine_id_sha256": "cd34",
+                    "ssh_host_keys_sha256": {"ssh_host_ed25519_key.pub": "ef56"}}
+
+
 class FakeSalt:
     def __init__(self, fail=None):
         self.fail = fail or {}
@@ -127,6 +131,8 @@ class FakeSalt:
             "state.show_low_sls": [{"state": "file"}],
             "test.version": "3008.4",
             "immutable.release": {"fleet": "web"},
+            "immutable.identity": BUILDER_IDENTITY,
+            "immutable.check_image": {"result": True, "problems": []},
         }
         return answers.get(fun, True), 0
 
@@ -277,3 +283,32 @@ def test_failed_states_lists_ids_or_render_errors():
 
 def test_image_summary_is_plain_data():
     assert bake.image_summary(replace(image(), size=4))["size"] == 4
+
+
+def test_the_candidate_is_checked_against_the_identity_the_builder_had_before_its_seal():
+    provider, salt = FakeProvider(), FakeSalt()
+    run_bake(provider, salt)
+    funs = [call[1] for call in salt.calls if call[0] in ("web-1.0.0-build", "web-1.0.0-proof")]
+    assert funs.index("immutable.identity") < funs.index("immutable.seal")
+    checks = [call for call in salt.calls if call[:2] == ("web-1.0.0-proof", "immutable.check_image")]
+    assert [call[3] for call in checks] == [{"builder": BUILDER_IDENTITY}]
+
+
+def test_an_image_holding_builder_identity_or_an_unfinished_sweep_fails_the_proof_and_is_not_proven():
+    problems = ["seal record lists remaining paths: /etc/salt/pki/minion", "machine-id is the builder's"]
+    provider = FakeProvider()
+    salt = FakeSalt(fail={("web-1.0.0-proof", "immutable.check_image"): {"result": False, "problems": problems}})
+    with pytest.raises(BakeError) as failed:
+        run_bake(provider, salt)
+    assert str(failed.value).endswith("failed in prove: the image web-1.0.0-proof booted from is not sealed: "
+                                      "seal record lists remaining paths: /etc/salt/pki/minion; machine-id is the "
+                                      "builder's")
+    assert not [call for call in provider.calls if call[0] == "set_image_tags"]
+    assert salt.keys == set()
+
+
+def test_an_image_baked_earlier_is_checked_for_its_sweep_only():
+    provider, salt = FakeProvider(existing=image()), FakeSalt()
+    run_bake(provider, salt)
+    checks = [call for call in salt.calls if call[:2] == ("web-1.0.0-proof", "immutable.check_image")]
+    assert [call[3] for call in checks] == [{"builder": None}]
