@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import http
+import ipaddress
 import json
 import logging
+import secrets
 import socket
 import socketserver
 import threading
@@ -231,6 +233,28 @@ def _hang_up(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
 
 
+class UnsafeListenError(ValueError):
+    """The emulator was asked to serve beyond this host without ``allow_remote``."""
+
+
+def check_listen_host(host: str, allow_remote: bool) -> None:
+    """Refuse a host that is not loopback (127.0.0.0/8, ::1, localhost) unless ``allow_remote``: whoever
+    reaches the API boots machines that run as root on this host."""
+    if allow_remote or host == "localhost" or _is_loopback(host):
+        return
+    raise UnsafeListenError(
+        f"refusing to listen on {host!r}: not a loopback address (127.0.0.0/8, ::1 or localhost); "
+        "whoever reaches the API runs machines as root on this host (--allow-remote to serve it anyway)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class EmulatorServer:
     """The emulator served from a thread of this process.
 
@@ -238,6 +262,10 @@ class EmulatorServer:
     ``url`` is ``http://host:port`` and ``api_url`` is ``url + "/v4"``; ``stop()`` ends the server and
     every connection. Also a context manager. ``state_dir`` holds ``state.json``; a new server on the
     same directory carries on with the same objects.
+
+    ``host`` must be loopback unless ``allow_remote`` (UnsafeListenError). With ``namespace`` machines a
+    token is required: without one, a random one is made (``token`` tells it). ``hide``: host paths the
+    machines must not see, besides the emulator's state dir and what they never see.
     """
 
     def __init__(
@@ -252,14 +280,19 @@ class EmulatorServer:
         reads: int = 1,
         machines: str = "none",
         clock=None,
+        hide=(),
+        allow_remote: bool = False,
     ):
+        check_listen_host(host, allow_remote)
         self._address = (host, port)
         self._stopping = threading.Event()
         default_policy = TransitionPolicy(policy=policy, reads=reads, time_scale=time_scale)
         self.machines = machines
-        self.backend = Backend(
-            StateStore(state_dir), clock=clock, policy=default_policy, driver=make_driver(machines, state_dir)
-        )
+        if token is None and machines == "namespace":
+            token = secrets.token_urlsafe(24)
+        self.token = token
+        driver = make_driver(machines, state_dir, hide=hide)
+        self.backend = Backend(StateStore(state_dir), clock=clock, policy=default_policy, driver=driver)
         self.balancers = Balancers(self.backend, log=log.warning)
         limiter = RateLimiter(enabled=rate_limits, clock=clock)
         faults = FaultInjector()

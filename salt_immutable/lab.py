@@ -10,7 +10,6 @@ pids. ``down`` stops both by those pids; the emulator stops its machines and Nod
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -33,6 +32,7 @@ MASTER_ID = "lab_master"
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30
 REPO_TREES = Path(__file__).resolve().parents[1]
+SHORT_ROOT_PREFIX = "salt-immutable-lab-"
 
 
 class LabError(ImmutableError):
@@ -65,15 +65,38 @@ class LabPaths:
         return self.root / "run" / f"{name}.pid"
 
     @property
+    def short_root_file(self):
+        """Where the lab records its short link (see ``link_short_root``)."""
+        return self.root / "run" / "short-root"
+
+    @property
     def short_root(self):
-        """A short link to the lab folder, used as the master's root_dir: Salt puts Unix sockets under
-        root_dir, and a socket path may not exceed 107 bytes."""
-        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"salt-immutable-lab-{digest}"
+        """The short link to the lab folder made by ``link_short_root``, or None."""
+        try:
+            return Path(self.short_root_file.read_text().strip())
+        except FileNotFoundError:
+            return None
 
     def link_short_root(self):
-        self.short_root.unlink(missing_ok=True)
-        self.short_root.symlink_to(self.root, target_is_directory=True)
+        """A short link to the lab folder, used as the master's root_dir: Salt puts Unix sockets under
+        root_dir, and a socket path may not exceed 107 bytes. The link lives in a private folder of the
+        temporary directory (0700, an unpredictable name: nobody else can plant it), recorded in the lab
+        folder so that ``down`` removes it."""
+        self.unlink_short_root()
+        link = Path(tempfile.mkdtemp(prefix=SHORT_ROOT_PREFIX)) / "lab"
+        link.symlink_to(self.root, target_is_directory=True)
+        self.short_root_file.parent.mkdir(parents=True, exist_ok=True)
+        self.short_root_file.write_text(f"{link}\n")
+        return link
+
+    def unlink_short_root(self):
+        """Remove the short link and its private folder, if the lab made them. Idempotent."""
+        link = self.short_root
+        if link is not None and link.parent.name.startswith(SHORT_ROOT_PREFIX) and link.is_symlink():
+            link.unlink()
+            with contextlib.suppress(OSError):  # not empty: not ours to remove
+                link.parent.rmdir()
+        self.short_root_file.unlink(missing_ok=True)
 
 
 def free_port():
@@ -201,12 +224,14 @@ def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="names
 
 
 def _start_processes(paths, port, time_scale, machines, token):
-    """The emulator (token from the environment, not the process list), then the master."""
+    """The emulator (token from the environment, not the process list; the lab folder, which holds the
+    token and the master's key, hidden from machines), then the master."""
     emulator = _start(
         paths,
         "emulator",
         [sys.executable, "-m", "linode_emu", "--host", HOST, "--port", str(port),
-         "--state-dir", str(paths.emulator_state), "--machines", machines, "--time-scale", str(time_scale)],
+         "--state-dir", str(paths.emulator_state), "--machines", machines, "--time-scale", str(time_scale),
+         "--hide", str(paths.root)],
         env={"LINODE_EMU_TOKEN": token},
     )
     _wait_for_port(emulator, port, "the emulator", paths.logs / "emulator.log")
@@ -234,5 +259,5 @@ def down(root):
     """Stop the lab at ``root``; nothing is left running. Idempotent."""
     paths = LabPaths(Path(root).resolve())
     stopped = {name: _stop(paths, name) for name in ("master", "emulator")}
-    paths.short_root.unlink(missing_ok=True)
+    paths.unlink_short_root()
     return {"dir": str(paths.root), "stopped": {name: pid for name, pid in stopped.items() if pid}}

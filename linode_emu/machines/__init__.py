@@ -60,8 +60,11 @@ class MachineDriver:
         """The emulator stops: stop every machine."""
 
 
-def make_driver(name: str, state_dir) -> MachineDriver:
-    """The driver called ``name``; MachineError when it cannot run here, ValueError for an unknown one."""
+def make_driver(name: str, state_dir, hide=()) -> MachineDriver:
+    """The driver called ``name``; MachineError when it cannot run here, ValueError for an unknown one.
+
+    ``hide``: host paths the machines must not see, besides those they never see (see the namespace driver).
+    """
     if name == "none":
         return MachineDriver()
     if name == "namespace":
@@ -70,7 +73,7 @@ def make_driver(name: str, state_dir) -> MachineDriver:
         reason = unsupported_reason()
         if reason:
             raise MachineError(f"namespace machines cannot run here: {reason} (use --machines none)")
-        return NamespaceDriver(state_dir)
+        return NamespaceDriver(state_dir, hide=hide)
     raise ValueError(f"unknown machines driver {name!r} (known: {', '.join(DRIVER_NAMES)})")
 
 

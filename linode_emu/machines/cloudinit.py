@@ -3,17 +3,24 @@
 Like cloud-init, the per-instance modules (``write_files``, ``salt_minion``, ``mounts``, ``runcmd``,
 ``hostname``) run at the first boot of an instance only — a boot whose instance id differs from the one
 recorded in ``/var/lib/cloud/data/instance-id`` — while ``bootcmd`` and the scripts in
-``/var/lib/cloud/scripts/per-boot/`` run at every boot. File-writing happens here, on the root folder
-seen from outside; commands are returned to the caller, which runs them inside the machine.
+``/var/lib/cloud/scripts/per-boot/`` run at every boot. File-writing happens here, in a root folder
+(``/`` for the machine's PID 1, which has entered the machine's root; the root folder seen from the host
+otherwise); commands are returned to the caller, which runs them inside the machine.
+
+Files are read and written as root, so every path goes through :func:`resolve_inside`: resolved component
+by component as ``chroot`` would, it never leads out of the root folder, whatever symlinks the machine
+(or an image it came from) planted on the way; the last component is opened with O_NOFOLLOW.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import grp
 import os
 import pwd
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +31,7 @@ PER_BOOT_DIR = "var/lib/cloud/scripts/per-boot"
 OUTPUT_LOG = "var/log/cloud-init-output.log"
 SUPPORTED = ("hostname", "bootcmd", "write_files", "mounts", "runcmd", "salt_minion")
 SALT_MINION_KEYS = ("conf", "grains", "public_key", "private_key", "config_dir", "pki_dir")
+MAX_SYMLINKS = 40  # as the kernel's path walk
 
 
 class CloudConfigError(Exception):
@@ -133,87 +141,171 @@ def _salt_minion(section):
     return section
 
 
+# --------------------------------------------------------------------------- paths of a machine, kept inside its root
+
+
+class UnsafePathError(CloudConfigError):
+    """A path of the machine would lead out of its root (or to something other than a regular file), so
+    it is not touched. Reported on the machine's console; cloud-init goes on with the rest."""
+
+
+def resolve_inside(root, path):
+    """``path`` of the machine as a host path under ``root``, resolved as ``chroot root`` would resolve it.
+
+    Components are walked one by one; a symlink found on the way (planted in the disk or brought by an
+    image) is followed relative to ``root``: an absolute target starts again at ``root``, so
+    ``/etc/x -> /root`` means the machine's /root, never the host's. A ``..`` that would climb above
+    ``root`` (in ``path`` or in a link's target), or a loop of links, raises UnsafePathError. Components
+    that do not exist yet are kept as they are.
+    """
+    root = Path(root)
+    resolved: list[str] = []
+    pending = _parts(path)
+    links = 0
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            if not resolved:
+                raise UnsafePathError(f"{path}: '..' climbs out of the machine's root")
+            resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if not candidate.is_symlink():
+            resolved.append(part)
+            continue
+        links += 1
+        if links > MAX_SYMLINKS:
+            raise UnsafePathError(f"{path}: more than {MAX_SYMLINKS} symbolic links (a loop?)")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = []
+        pending.extend(_parts(target))
+    return root.joinpath(*resolved)
+
+
+def _parts(path):
+    """The components of ``path``, last first (a stack), without empty and ``.`` components."""
+    return [part for part in reversed(str(path).split("/")) if part not in ("", ".")]
+
+
+def open_inside(root, path, flags, mode=0o644):
+    """A descriptor of the machine's regular file ``path``, opened from the host.
+
+    ``path`` is resolved with :func:`resolve_inside`, the last component is opened with O_NOFOLLOW, and
+    anything but a regular file (a FIFO or device node planted there) is refused. With O_CREAT, missing
+    parent folders are made.
+    """
+    target = resolve_inside(root, path)
+    if flags & os.O_CREAT:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(target, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UnsafePathError(f"{path}: not a regular file")
+    return descriptor
+
+
+def read_inside(root, path):
+    """The text of the machine's file ``path`` ('' when there is none)."""
+    try:
+        descriptor = open_inside(root, path, os.O_RDONLY)
+    except FileNotFoundError:
+        return ""
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def write_inside(root, path, data, append=False, mode=0o644, owner=(0, 0)):
+    """Write (or append) ``data`` to the machine's file ``path``, then give it ``mode`` and ``owner``."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    with os.fdopen(open_inside(root, path, flags, mode), "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+        handle.flush()
+        os.fchown(handle.fileno(), *owner)  # before the mode: a chown clears setuid bits
+        os.fchmod(handle.fileno(), mode)
+
+
+def makedirs_inside(root, path, mode=0o755):
+    """Make the machine's folder ``path`` (and its parents); returns it as a host path."""
+    folder = resolve_inside(root, path)
+    folder.mkdir(parents=True, exist_ok=True, mode=mode)
+    return folder
+
+
+@contextlib.contextmanager
+def reported(console, what):
+    """Report a refused path (or a failed write) on the console and carry on, as cloud-init goes on after
+    a failed module."""
+    try:
+        yield
+    except UnsafePathError as err:
+        console(f"{what}: refused: {err}")
+    except OSError as err:
+        console(f"{what}: failed: {err}")
+
+
 # --------------------------------------------------------------------------- applying to a root
-
-
-def inside(root, path):
-    """``path`` of the machine, as a path of ``root`` seen from outside."""
-    return Path(root) / str(path).lstrip("/")
 
 
 def is_first_boot(root, instance_id):
     """True when the machine last booted as another instance (or never)."""
-    marker = inside(root, INSTANCE_ID_FILE)
-    return not marker.exists() or marker.read_text().strip() != str(instance_id)
+    return read_inside(root, INSTANCE_ID_FILE).strip() != str(instance_id)
 
 
 def record_instance(root, instance_id):
     """Remember that this instance has had its first boot."""
-    marker = inside(root, INSTANCE_ID_FILE)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"{instance_id}\n")
+    write_inside(root, INSTANCE_ID_FILE, f"{instance_id}\n")
 
 
-def write_files(config, root):
-    """Apply ``write_files``; returns the paths written."""
+def write_files(config, root, console):
+    """Apply ``write_files``; returns the paths written (a refused entry is reported and skipped)."""
     written = []
     for entry in config.write_files:
-        target = inside(root, entry["path"])
-        target.parent.mkdir(parents=True, exist_ok=True)
         content = entry.get("content", "")
         data = base64.b64decode(content) if entry.get("encoding") in ("b64", "base64") else content.encode()
-        with open(target, "ab" if entry.get("append") else "wb") as handle:
-            handle.write(data)
-        os.chmod(target, int(str(entry.get("permissions", "0644")), 8))
-        _chown(target, entry.get("owner", "root:root"))
-        written.append(entry["path"])
+        mode = int(str(entry.get("permissions", "0644")), 8)
+        with reported(console, f"cloud-init: write_files {entry['path']}"):
+            write_inside(root, entry["path"], data, bool(entry.get("append")), mode, _ids(entry.get("owner")))
+            written.append(entry["path"])
     return written
 
 
-def _chown(path, owner):
-    user, _, group = str(owner).partition(":")
-    os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(group or user).gr_gid)
+def _ids(owner):
+    """``user:group`` (or ``user``) as (uid, gid); root by default."""
+    user, _, group = str(owner or "root:root").partition(":")
+    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group or user).gr_gid
 
 
-def write_salt_minion(config, root):
+def write_salt_minion(config, root, console):
     """Apply ``salt_minion``: minion config, grains and key pair, as cloud-init's module writes them."""
     section = config.salt_minion
-    config_dir = inside(root, section.get("config_dir", "/etc/salt"))
-    config_dir.mkdir(parents=True, exist_ok=True)
-    if section.get("conf"):
-        (config_dir / "minion").write_text(yaml.safe_dump(section["conf"], default_flow_style=False))
-    if section.get("grains"):
-        (config_dir / "grains").write_text(yaml.safe_dump(section["grains"], default_flow_style=False))
-    pki_dir = inside(root, section.get("pki_dir", "/etc/salt/pki/minion"))
-    pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if section.get("public_key"):
-        (pki_dir / "minion.pub").write_text(section["public_key"])
-    if section.get("private_key"):
-        private = pki_dir / "minion.pem"
-        private.write_text(section["private_key"])
-        os.chmod(private, 0o400)
+    config_dir = section.get("config_dir", "/etc/salt")
+    pki_dir = section.get("pki_dir", "/etc/salt/pki/minion")
+    with reported(console, "cloud-init: salt_minion"):
+        for name in ("conf", "grains"):
+            if section.get(name):
+                document = yaml.safe_dump(section[name], default_flow_style=False)
+                write_inside(root, f"{config_dir}/{'minion' if name == 'conf' else name}", document)
+        makedirs_inside(root, pki_dir, mode=0o700)
+        if section.get("public_key"):
+            write_inside(root, f"{pki_dir}/minion.pub", section["public_key"])
+        if section.get("private_key"):
+            write_inside(root, f"{pki_dir}/minion.pem", section["private_key"], mode=0o400)
 
 
 def append_fstab(config, root):
     """Apply ``mounts``: one fstab line per entry (cloud-init's defaults for missing fields)."""
     if not config.mounts:
         return
-    fstab = inside(root, "/etc/fstab")
-    fstab.parent.mkdir(parents=True, exist_ok=True)
     defaults = ["", "", "auto", "defaults,nofail", "0", "2"]
-    with open(fstab, "a", encoding="utf-8") as handle:
-        for entry in config.mounts:
-            fields = entry + defaults[len(entry):]
-            handle.write(" ".join(fields[:6]) + " # cloud-init\n")
+    lines = [" ".join((entry + defaults[len(entry):])[:6]) + " # cloud-init\n" for entry in config.mounts]
+    write_inside(root, "/etc/fstab", "".join(lines), append=True)
 
 
 def fstab_entries(root):
     """``(device, mount point, options)`` for every fstab line of the machine."""
-    fstab = inside(root, "/etc/fstab")
-    if not fstab.exists():
-        return []
     entries = []
-    for line in fstab.read_text().splitlines():
+    for line in read_inside(root, "/etc/fstab").splitlines():
         fields = line.split("#", 1)[0].split()
         if len(fields) >= 2:
             entries.append((fields[0], fields[1], fields[3] if len(fields) > 3 else "defaults"))
@@ -222,10 +314,24 @@ def fstab_entries(root):
 
 def per_boot_scripts(root):
     """The executable scripts of ``/var/lib/cloud/scripts/per-boot``, in name order (paths inside)."""
-    folder = inside(root, PER_BOOT_DIR)
+    folder = resolve_inside(root, PER_BOOT_DIR)
     if not folder.is_dir():
         return []
-    return [f"/{PER_BOOT_DIR}/{p.name}" for p in sorted(folder.iterdir()) if p.is_file() and os.access(p, os.X_OK)]
+    scripts = [f"/{PER_BOOT_DIR}/{name}" for name in sorted(os.listdir(folder))]
+    return [script for script in scripts if _is_executable(root, script)]
+
+
+def _is_executable(root, path):
+    try:
+        target = resolve_inside(root, path)
+    except UnsafePathError:
+        return False
+    return target.is_file() and os.access(target, os.X_OK)
+
+
+def has_command(root, command, search_path):
+    """Whether ``command`` is an executable file in one of the machine's ``search_path`` folders."""
+    return any(_is_executable(root, f"{folder}/{command}") for folder in search_path.split(":"))
 
 
 def as_argv(command):

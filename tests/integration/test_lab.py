@@ -1,8 +1,10 @@
 """``salt-immutable lab up / status / down``: a real master and the emulator, and nothing left behind."""
 
 import json
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,10 @@ def test_lab_up_serves_the_readme_setup_and_down_leaves_nothing(lab_dir):
 
     config = yaml.safe_load((lab_dir / "etc/salt/master").read_text())
     assert config["auto_accept"] is False
+    short_root = Path(config["root_dir"])
+    assert_private_short_link(short_root, lab_dir)
+    emulator_argv = Path(f"/proc/{status['processes']['emulator']['pid']}/cmdline").read_text().split("\0")
+    assert emulator_argv[emulator_argv.index("--hide") + 1] == str(lab_dir)
     assert config["immutable"]["api_url"] == status["api_url"]
     plan = run("salt-run", "-c", str(lab_dir / "etc/salt"), "immutable.plan", "--out=json")
     assert plan.returncode == 0, plan.stderr
@@ -43,11 +49,17 @@ def test_lab_up_serves_the_readme_setup_and_down_leaves_nothing(lab_dir):
     assert config["immutable"]["linode_token"] not in plan.stdout
 
     provider = LinodeProvider(config["immutable"]["linode_token"], status["api_url"], poll_interval=0.1)
-    user_data = "#cloud-config\n" + json.dumps({"runcmd": ["nohup python3 -m http.server 8099 --bind "
-                                                          "$(hostname -i | cut -d' ' -f1) >/dev/null 2>&1 &"]})
+    master_config = lab_dir / "etc/salt/master"
+    user_data = "#cloud-config\n" + json.dumps({"runcmd": [
+        f"cat {master_config} /proc/1/root{master_config} > /root/seen 2>&1",
+        "nohup python3 -m http.server 8099 --bind $(hostname -i | cut -d' ' -f1) >/dev/null 2>&1 &",
+    ]})
     machine = provider.create_instance("lab-machine", REGION, TYPE, BASE, tags=("immutable",), user_data=user_data)
     machine = provider.wait_for_status(machine.id, "running", provider.deadline(60))
     wait_for(lambda: port_open(machine.private_ip, 8099), timeout=30, what="the lab machine's service")
+    seen = lab_dir / "emulator/disks" / str(provider.root_disk(machine.id).id) / "upper/root/seen"
+    assert "No such file or directory" in seen.read_text()
+    assert config["immutable"]["linode_token"] not in seen.read_text()
 
     stopped = run("salt-immutable", "lab", "down", "--dir", str(lab_dir))
     assert stopped.returncode == 0
@@ -56,9 +68,22 @@ def test_lab_up_serves_the_readme_setup_and_down_leaves_nothing(lab_dir):
         assert not Path(f"/proc/{pid}").exists()
     assert not port_open(machine.private_ip, 8099)
     assert str(lab_dir) not in Path("/proc/mounts").read_text()
+    assert not short_root.parent.exists()
     again = run("salt-immutable", "lab", "down", "--dir", str(lab_dir))
     assert again.returncode == 0 and json.loads(again.stdout)["stopped"] == {}
     assert run("salt-immutable", "lab", "status", "--dir", str(lab_dir)).returncode == 3
+
+
+def assert_private_short_link(short_root, lab_dir):
+    """The master's root_dir: a short link to the lab folder, alone in a private folder of the temporary
+    directory, short enough for Salt's Unix sockets."""
+    assert short_root.resolve() == lab_dir.resolve()
+    assert short_root.parent.name.startswith("salt-immutable-lab-")
+    assert Path(tempfile.gettempdir()) == short_root.parent.parent
+    assert stat.S_IMODE(short_root.parent.stat().st_mode) == 0o700
+    assert [path.name for path in short_root.parent.iterdir()] == [short_root.name]
+    sockets = list((short_root / "var/run/salt/master").glob("*.ipc"))
+    assert sockets and all(len(str(socket)) < 107 for socket in sockets)
 
 
 def test_lab_up_refuses_a_missing_state_tree(lab_dir, tmp_path):

@@ -15,10 +15,11 @@ REGION, TYPE, BASE = "us-east", "g6-nanode-1", "linode/debian12"
 
 
 @contextlib.contextmanager
-def machine_cloud(state_dir):
-    """The emulator with namespace machines (real OS, real minions), stopped on exit, also on failure."""
+def machine_cloud(state_dir, hide=()):
+    """The emulator with namespace machines (real OS, real minions), stopped on exit, also on failure;
+    ``hide``: host paths the machines must not see (``--hide``)."""
     server = EmulatorServer(
-        state_dir, time_scale=0.01, token=TOKEN, rate_limits=False, machines="namespace"
+        state_dir, time_scale=0.01, token=TOKEN, rate_limits=False, machines="namespace", hide=hide
     ).start()
     try:
         yield server

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
 
+import pytest
 import requests
+
+from linode_emu.server import UnsafeListenError, check_listen_host
 
 PYTHON = sys.executable
 
 
-def start(*args: str) -> subprocess.Popen:
+def start(*args: str, env=None) -> subprocess.Popen:
     return subprocess.Popen(
         [PYTHON, "-m", "linode_emu", "--host", "127.0.0.1", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    process.stdout.close()
+    process.stderr.close()
 
 
 def test_serves_until_sigterm(tmp_path):
@@ -38,11 +52,7 @@ def test_serves_until_sigterm(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        process.stderr.close()
+        stop(process)
     assert (tmp_path / "state.json").exists() or list(tmp_path.iterdir()) == []
 
 
@@ -55,3 +65,67 @@ def test_unknown_machines_driver_is_refused(tmp_path):
     )
     assert result.returncode == 2
     assert "--machines" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "example.com"])
+def test_a_host_that_is_not_loopback_is_refused(tmp_path, host):
+    result = subprocess.run(
+        [PYTHON, "-m", "linode_emu", "--host", host, "--state-dir", str(tmp_path), "--machines", "none"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"linode_emu: refusing to listen on {host!r}: not a loopback address" in result.stderr
+    assert "--allow-remote" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.4.5", "::1", "localhost"])
+def test_loopback_hosts_are_accepted(host):
+    check_listen_host(host, allow_remote=False)
+
+
+def test_allow_remote_lifts_the_refusal():
+    check_listen_host("0.0.0.0", allow_remote=True)
+    with pytest.raises(UnsafeListenError, match=re.escape("refusing to listen on '0.0.0.0'")):
+        check_listen_host("0.0.0.0", allow_remote=False)
+
+
+def without_token_variables():
+    return {name: value for name, value in os.environ.items() if name != "LINODE_EMU_TOKEN"}
+
+
+def test_machines_without_a_token_get_a_random_one_printed_once(tmp_path):
+    process = start("--state-dir", str(tmp_path), "--machines", "namespace", env=without_token_variables())
+    try:
+        token_line = process.stderr.readline().strip()
+        assert token_line.startswith("linode_emu token: "), token_line
+        token = token_line.removeprefix("linode_emu token: ")
+        assert len(token) >= 32
+        url = process.stdout.readline().strip().removeprefix("linode_emu listening on ")
+        assert requests.get(url + "/v4/regions", timeout=10).status_code == 401
+        authorized = requests.get(url + "/v4/regions", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert authorized.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "linode_emu token" not in process.stderr.read()
+    finally:
+        stop(process)
+
+
+def test_a_given_token_is_not_printed(tmp_path):
+    process = start("--state-dir", str(tmp_path), "--machines", "namespace", "--token", "given-token")
+    try:
+        assert process.stdout.readline().startswith("linode_emu listening on ")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "given-token" not in process.stderr.read()
+    finally:
+        stop(process)
+
+
+def test_help_tells_how_the_token_and_hidden_paths_work():
+    text = subprocess.run([PYTHON, "-m", "linode_emu", "--help"], capture_output=True, text=True, timeout=30).stdout
+    flat = " ".join(text.split())
+    assert "with namespace machines, a random one printed once on stderr as 'linode_emu token: ...'" in flat
+    assert "--hide PATH" in flat and "--allow-remote" in flat

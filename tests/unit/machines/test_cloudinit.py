@@ -75,9 +75,11 @@ def test_files_minion_and_fstab_are_written_into_the_root(tmp_path):
         "mounts: [[/dev/disk/by-id/scsi-0Linode_Volume_d, /srv/d]]\n"
         "salt_minion: {conf: {id: m1}, grains: {role: web}, public_key: PUB, private_key: PRIV}\n"
     )
-    assert cloudinit.write_files(config, tmp_path) == ["/etc/app.conf", "/etc/bin.dat"]
-    cloudinit.write_salt_minion(config, tmp_path)
+    console = []
+    assert cloudinit.write_files(config, tmp_path, console.append) == ["/etc/app.conf", "/etc/bin.dat"]
+    cloudinit.write_salt_minion(config, tmp_path, console.append)
     cloudinit.append_fstab(config, tmp_path)
+    assert console == []
     assert (tmp_path / "etc/app.conf").read_text() == "a=1"
     assert oct(os.stat(tmp_path / "etc/app.conf").st_mode & 0o777) == "0o600"
     assert (tmp_path / "etc/bin.dat").read_bytes() == b"\x00\x01"

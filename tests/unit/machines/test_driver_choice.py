@@ -12,7 +12,7 @@ def test_namespace_machines_are_available_here_and_chosen_by_default():
 
 
 def test_missing_unshare_is_named_in_one_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(namespace.shutil, "which", lambda name: None)
+    monkeypatch.setattr(namespace.shutil, "which", lambda name, path=None: None)
     assert namespace.unsupported_reason() == "the 'unshare' command (util-linux) is missing"
     assert machines.default_driver_name() == "none"
     with pytest.raises(MachineError) as caught:
