@@ -5,6 +5,7 @@ Standalone on purpose (Salt and the standard library only): it reaches minions t
 """
 
 import base64
+import fnmatch
 import glob
 import hashlib
 import inspect
@@ -885,6 +886,64 @@ def verify(states=None, saltcheck=None, converge=True):
     return {"result": not failures, "failures": failures, "tests": tests, "changes": changes}
 
 
+def drift(states=None, ignore=None):
+    """
+    Report how this server differs from what its bake states would make of it, changing nothing.
+
+    Runs the states with ``test=True`` (never for real) and lists every state that would change or did not
+    pass: a file edited by hand, a package removed, a service stopped. A state that cannot be rendered or
+    compiled is an error naming the states and what failed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'web-*' immutable.drift
+        salt 'web-*' immutable.drift ignore='[/etc/motd, "*-cache"]'
+        salt web-g1-1 immutable.drift states='[examples.webapp]'
+
+    states
+        The states whose drift is checked; with none given and no ``bake_states`` recorded (or no release
+        file) it is an error. Defaults to the ``bake_states`` of the release file ``/etc/immutable-release``.
+    ignore
+        Glob patterns (``fnmatch``) of known noise, matched against each drifted state's id and name (for a
+        file state, its path): a state that matches is listed under ``ignored``, not ``drifted``. Defaults
+        to none.
+
+    Returns ``{"result": bool (True: no drift), "fleet": str|None, "version": str|None, "states": [str],
+    "drifted": [{"id", "state", "name", "comment", "changes"}], "files": [sorted paths of the drifted
+    file.* states], "ignored": [entries shaped as in drifted]}``; fleet and version come from the release
+    file, None without one.
+    """
+    provenance = release(RELEASE_FILE) if os.path.lexists(RELEASE_FILE) else {}
+    if not isinstance(provenance, dict):
+        raise CommandExecutionError(f"immutable.drift: {RELEASE_FILE} does not hold a JSON object")
+    states = states.split(",") if isinstance(states, str) else list(states or provenance.get("bake_states") or ())
+    if not states:
+        why = "records no bake_states" if provenance else "does not exist"
+        raise CommandExecutionError(
+            f"immutable.drift: {RELEASE_FILE} {why} and no states were given: pass states='[<sls>, ...]'"
+        )
+    applied = __salt__["state.apply"](",".join(states), test=True)
+    if not isinstance(applied, dict):
+        errors = "; ".join(map(str, applied)) if isinstance(applied, list) else str(applied)
+        raise CommandExecutionError(f"immutable.drift: the states {', '.join(states)} cannot be checked: {errors}")
+    patterns = [ignore] if isinstance(ignore, str) else list(ignore or ())
+    drifted, ignored = [], []
+    for key, entry in sorted(_pending(applied), key=lambda item: item[1].get("__run_num__", 0)):
+        found = _drift_entry(key, entry)
+        (ignored if _matches(found, patterns) else drifted).append(found)
+    return {
+        "result": not drifted,
+        "fleet": provenance.get("fleet"),
+        "version": provenance.get("version"),
+        "states": states,
+        "drifted": drifted,
+        "files": sorted({entry["name"] for entry in drifted if entry["state"].startswith("file.")}),
+        "ignored": ignored,
+    }
+
+
 def _failed_tests(result):
     failed = []
     for entry in result if isinstance(result, list) else [result]:
@@ -897,11 +956,30 @@ def _failed_tests(result):
     return failed
 
 
-def _pending_changes(applied):
+def _pending(applied):
+    """The ``(key, entry)`` of each state of a ``state.apply`` result that would change or did not pass."""
     if not isinstance(applied, dict):
-        return {}
+        return []
+    return [(key, entry) for key, entry in applied.items() if entry.get("result") is not True or entry.get("changes")]
+
+
+def _pending_changes(applied):
+    return {state_id: entry.get("changes") or entry.get("comment") for state_id, entry in _pending(applied)}
+
+
+def _drift_entry(key, entry):
+    """One drifted state of a ``state.apply`` result; its key reads ``<module>_|-<id>_|-<name>_|-<function>``."""
+    module, _, rest = key.partition("_|-")
+    state_id, _, rest = rest.partition("_|-")
+    name, _, function = rest.rpartition("_|-")
     return {
-        state_id: entry.get("changes") or entry.get("comment")
-        for state_id, entry in applied.items()
-        if entry.get("result") is not True or entry.get("changes")
+        "id": entry.get("__id__", state_id),
+        "state": f"{module}.{function}",
+        "name": entry.get("name", name),
+        "comment": entry.get("comment", ""),
+        "changes": entry.get("changes") or {},
     }
+
+
+def _matches(entry, patterns):
+    return any(fnmatch.fnmatchcase(str(entry[field]), pattern) for pattern in patterns for field in ("id", "name"))

@@ -187,7 +187,8 @@ def status(fleet=None):
 def history(fleet=None):
     """
     List every roll and rollback recorded on this master, oldest first: id, from → to, start, end,
-    outcome, who, servers created and destroyed, the failure if any, seconds per phase.
+    outcome, who, servers created and destroyed, the failure if any, seconds per phase; and the
+    images pruned, with their provenance (``archived_images``).
 
     CLI Example:
 
@@ -200,6 +201,70 @@ def history(fleet=None):
         Only this fleet. Defaults to every fleet.
     """
     return _envelope(api.history, __opts__, fleet=fleet)
+
+
+def drift(fleet=None, replace=False, wait=0, quiet=False):
+    """
+    Find the servers that no longer match their image (snowflakes), and optionally replace them.
+
+    Runs ``immutable.drift`` on every in-service server: the bake states recorded in the server's
+    release are run with ``test=True`` (nothing is ever applied), and every state that would change
+    something is reported, per server, with the files concerned. The fleet's ``drift:ignore`` patterns
+    (state ids or file path globs) leave known noise out. A server that cannot be asked is listed as
+    unreachable, never as clean.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.drift
+        salt-run immutable.drift fleet=web replace=True
+
+    fleet
+        Only this fleet. Defaults to every fleet of the pillar.
+    replace
+        Replace the drifted servers with new ones from the fleet's current image, through the roll (same
+        gates, same surge rules); the other servers are untouched. The fleet must run its pillar version.
+        Defaults to False.
+    wait
+        Seconds to wait for the fleet's lock when replacing. Defaults to 0.
+    quiet
+        Print no progress lines. Defaults to False.
+    """
+    return _envelope(api.drift, __opts__, fleet=fleet, replace=replace, wait=wait,
+                     progress=None if quiet else _progress)
+
+
+def prune(fleet=None, keep=None, test=False, wait=0, quiet=False):
+    """
+    Delete a fleet's images beyond ``retention:keep`` that nothing needs any more.
+
+    Never deleted: the image of the version the pillar names, an image a Linode (running or stopped)
+    was created from, the rollback target, an image an unfinished roll uses, one still being
+    captured, and any image without the project's and the fleet's tags. After those, the newest are
+    kept until ``keep`` images remain. Each deleted image's provenance is appended to the fleet's
+    history first (``immutable.history`` lists it under ``archived_images``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.prune test=True
+        salt-run immutable.prune fleet=web keep=2
+
+    fleet
+        Only this fleet. Defaults to every fleet of the pillar.
+    keep
+        Images to keep per fleet. Defaults to the fleet's ``retention:keep``.
+    test
+        Only list what would be deleted, and why each kept image stays. Defaults to False.
+    wait
+        Seconds to wait for the fleet's lock. Defaults to 0.
+    quiet
+        Print no progress lines. Defaults to False.
+    """
+    return _envelope(api.prune, __opts__, fleet=fleet, keep=keep, test=test, wait=wait,
+                     progress=None if quiet else _progress)
 
 
 def unlock(fleet=None, lock_id=None):

@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from salt_immutable import bake as baking
 from salt_immutable import config, fleetops, master, names, spec
+from salt_immutable import history as records
 from salt_immutable import lock as locking
+from salt_immutable import prune as pruning
 from salt_immutable.budget import RateBudget
 from salt_immutable.errors import ImmutableError, RollError, SpecError
 from salt_immutable.linode import LinodeProvider
@@ -140,7 +142,10 @@ def roll(opts, fleet=None, version=None, test=False, quarantine=False, wait=0, p
     ctx = context(opts, progress, fire_event)
 
     def one(fleet_spec):
-        return fleetops.roll_fleet(ctx, fleet_spec, versions[fleet_spec.name], quarantine=quarantine, wait=wait)
+        report = fleetops.roll_fleet(ctx, fleet_spec, versions[fleet_spec.name], quarantine=quarantine, wait=wait)
+        if fleet_spec.retention.prune_after_roll and report["outcome"] == records.SUCCEEDED:
+            report["prune"] = pruning.prune_fleet(ctx, fleet_spec, wait=wait)
+        return report
 
     return gather(chosen, one)
 
@@ -201,10 +206,36 @@ def status(opts, fleet=None):
 
 
 def history(opts, fleet=None):
-    """Every roll and rollback recorded on this master, oldest first."""
+    """Every roll and rollback recorded on this master, oldest first, and the images pruned since."""
     if fleet is not None:
         desired_spec(opts, fleet)
-    return {"result": True, "rolls": fleetops.history_rows(state_folder(opts), fleet)}
+    folder = state_folder(opts)
+    return {"result": True, "rolls": fleetops.history_rows(folder, fleet),
+            "archived_images": records.archived_images(folder, fleet)}
+
+
+def drift(opts, fleet=None, replace=False, wait=0, progress=None, fire_event=None):
+    """Report, per fleet, the servers that no longer match their image; ``replace`` replaces those through
+    the roll (same gates and surge rules; the other servers are left alone)."""
+    chosen = chosen_fleets(opts, fleet)
+    ctx = context(opts, progress, fire_event)
+
+    def one(fleet_spec):
+        report = fleetops.check_drift(ctx, fleet_spec)
+        if replace and report["drifted"]:
+            report["replaced"] = fleetops.replace_drifted(ctx, fleet_spec, report, wait)
+        return report
+
+    return gather(chosen, one)
+
+
+def prune(opts, fleet=None, keep=None, test=False, wait=0, progress=None):
+    """Delete every fleet's (or ``fleet``'s) images beyond ``keep`` that nothing needs; ``test`` only lists."""
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise SpecError([("keep", f"expected a whole number of images of at least 1, got {keep!r}")])
+    chosen = chosen_fleets(opts, fleet)
+    ctx = context(opts, progress)
+    return gather(chosen, lambda fleet_spec: pruning.prune_fleet(ctx, fleet_spec, keep, test, wait))
 
 
 def unlock(opts, fleet, lock_id=None):

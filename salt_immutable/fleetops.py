@@ -1,5 +1,5 @@
 """EFFECTS: the fleet verbs over the roll — roll (locked, recorded, rolled back on failure), plan, status,
-rollback target.
+rollback target, drift.
 
 :class:`Context` carries what every verb needs (the cloud adapter, the Salt master, where the lock and
 history live, how to report); :mod:`salt_immutable.api` builds it from the master's opts.
@@ -11,10 +11,10 @@ import collections
 import time
 from dataclasses import dataclass
 
-from salt_immutable import history, names
+from salt_immutable import drift, history, names
 from salt_immutable import lock as locking
 from salt_immutable.bake import PROVEN_TAG, image_summary
-from salt_immutable.errors import BakeError, GateFailed, ImmutableError, ProviderTimeout, RollError
+from salt_immutable.errors import BakeError, GateFailed, ImmutableError, ProviderTimeout, RollError, SaltCallError
 from salt_immutable.roll import (
     QUARANTINE,
     SVC_IN,
@@ -86,8 +86,10 @@ class Timer:
 # --------------------------------------------------------------------------- roll
 
 
-def roll_fleet(ctx, fleet, version, *, verb="roll", quarantine=False, wait=0.0):
+def roll_fleet(ctx, fleet, version, *, verb="roll", quarantine=False, wait=0.0, replace=()):
     """Roll ``fleet`` (a FleetSpec) to ``version`` under the fleet's lock; return the fleet's report.
+
+    ``replace`` names servers to replace although they run ``version`` (verb ``replace``: drifted ones).
 
     Raises :class:`~salt_immutable.errors.RollError` (its ``report`` says what failed, where, and the
     state the fleet is left in) when the roll fails, after auto-rollback when the spec asks for it.
@@ -95,15 +97,15 @@ def roll_fleet(ctx, fleet, version, *, verb="roll", quarantine=False, wait=0.0):
     fleet_lock = locking.FleetLock(ctx.folder, fleet.name, verb, warn=lambda text: ctx.say(fleet.name, text))
     with fleet_lock.acquire(wait):
         history.mark_interrupted(ctx.folder, fleet.name)
-        return FleetRoll(ctx, fleet, version, verb, quarantine, fleet_lock).run()
+        return FleetRoll(ctx, fleet, version, verb, quarantine, fleet_lock, replace).run()
 
 
 class FleetRoll:
     """One roll of one fleet, once its lock is held: bake if needed, converge, recover on failure."""
 
-    def __init__(self, ctx, fleet, version, verb, quarantine, fleet_lock):
+    def __init__(self, ctx, fleet, version, verb, quarantine, fleet_lock, replace=()):
         self.ctx, self.fleet, self.version, self.verb = ctx, fleet, version, verb
-        self.quarantine, self.lock = quarantine, fleet_lock
+        self.quarantine, self.lock, self.replace = quarantine, fleet_lock, tuple(replace)
         self.timer = Timer(ctx.clock)
         self.jobs, self.record, self.previous = [], None, None
 
@@ -113,7 +115,7 @@ class FleetRoll:
         snapshot, linodes = observe(provider, self.fleet, balancer)
         image = fleet_image(provider, self.fleet.name, self.version)
         delete_orphan_keys(self.ctx.salt, self.fleet.name, linodes, lambda text: self.ctx.say(self.fleet.name, text))
-        goal = goal_for(self.fleet, self.version, next_generation(linodes))
+        goal = goal_for(self.fleet, self.version, next_generation(linodes), self.replace)
         if is_proven(image) and not missing and planner.plan(goal, snapshot.view()).complete:
             self.ctx.say(self.fleet.name, f"runs {self.version} on {self.fleet.count} servers already: nothing to do")
             return self.report(snapshot, image, "unchanged", None, None)
@@ -157,7 +159,8 @@ class FleetRoll:
         self.jobs.append(RollJob(
             fleet=self.fleet, version=version, image=image, provider=self.ctx.provider, salt=self.ctx.salt,
             master_address=self.ctx.master_address, master_port=self.ctx.master_port, roll_id=self.record.roll_id,
-            balancer=balancer, quarantine=self.quarantine, progress=self.ctx.progress, fire=self.ctx.fire,
+            balancer=balancer, quarantine=self.quarantine, replace=self.replace, progress=self.ctx.progress,
+            fire=self.ctx.fire,
             fence=self.lock.check, after_batch=self.save_progress, clock=self.ctx.clock,
             sleep=self.ctx.sleep,
         ))
@@ -361,3 +364,48 @@ def rollback_target(folder, current, provider, fleet):
 def history_rows(folder, fleet=None):
     """Every roll recorded on this master, oldest first, as plain data."""
     return [record.to_json() for record in history.records(folder, fleet)]
+
+
+# --------------------------------------------------------------------------- drift
+
+DRIFT_TIMEOUT = 600
+
+
+def check_drift(ctx, fleet):
+    """Ask every in-service server of ``fleet`` what its image's bake states would change (``test=True``:
+    nothing is applied), and sum it up with :func:`salt_immutable.drift.fleet_report`."""
+    snapshot, _ = observe(ctx.provider, fleet, None)
+    servers = sorted(s.label for s in snapshot.servers if SVC_IN in s.tags)
+    ctx.say(fleet.name, f"drift: checking {len(servers)} servers against their image's bake states (test=True)")
+    answers = {label: server_drift(ctx, fleet, label) for label in servers}
+    report = drift.fleet_report(answers)
+    for label in report["drifted"]:
+        found = report["servers"][label]
+        ctx.say(fleet.name, f"drift: {label} differs: {', '.join(found['files'] or found['states'])}")
+    for label, reason in report["unreachable"].items():
+        ctx.say(fleet.name, f"drift: {label} could not be checked: {reason}")
+    return {"fleet": fleet.name, "version": fleet.version, "versions": snapshot.versions(), **report}
+
+
+def replace_drifted(ctx, fleet, report, wait=0.0):
+    """Replace the servers :func:`check_drift` found drifted, through the roll, with the others left alone.
+
+    Refused (RollError) unless the whole fleet runs its pillar version: a roll to it would replace every
+    server, which is ``immutable.roll``'s job, not drift's.
+    """
+    if set(report["versions"]) != {fleet.version}:
+        raise RollError(f"drift replace {fleet.name}: the fleet runs {', '.join(sorted(report['versions']))}, "
+                        f"not the pillar's {fleet.version}: roll it first (immutable.roll), which replaces "
+                        "every server")
+    return roll_fleet(ctx, fleet, fleet.version, verb="replace", replace=report["drifted"], wait=wait)
+
+
+def server_drift(ctx, fleet, label):
+    """One server's ``immutable.drift`` answer (the module synced first), or the reason it has none."""
+    try:
+        ctx.salt.call(label, "saltutil.sync_modules", timeout=DRIFT_TIMEOUT)
+        answer, _ = ctx.salt.call(label, "immutable.drift", kwarg={"ignore": list(fleet.drift.ignore)},
+                                  timeout=DRIFT_TIMEOUT)
+    except SaltCallError as err:
+        return str(err)
+    return answer

@@ -8,6 +8,8 @@ replaces the file atomically, so a killed master leaves the last complete record
 records whose process is gone into ``interrupted`` (:func:`mark_interrupted`).
 
 ``immutable.history`` reads the records and ``rollback`` asks :func:`previous_good_version` where to go.
+A prune appends each image it deletes to ``<folder>/history/<fleet>/images.jsonl`` first
+(:func:`archive_image`).
 Times are ``YYYY-MM-DDTHH:MM:SSZ`` strings in UTC, read from an injectable ``clock`` (seconds since
 the epoch). Standard library only.
 """
@@ -26,7 +28,8 @@ from salt_immutable.lock import check_name, process_alive, process_start, utc_is
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
-VERBS = ("roll", "rollback")
+ARCHIVE = "images.jsonl"  # the provenance of every pruned image, one JSON object a line
+VERBS = ("roll", "rollback", "replace")
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -171,6 +174,39 @@ def mark_interrupted(folder, fleet, *, clock=time.time):
         save(folder, record)
         changed.append(record)
     return changed
+
+
+def archive_image(folder, fleet, entry, *, clock=time.time):
+    """Append ``entry`` (an image about to be deleted: id, label, version, provenance) to ``fleet``'s
+    image archive, ``<folder>/history/<fleet>/images.jsonl``, durably, before the image goes."""
+    path = Path(folder) / HISTORY / check_name("fleet", fleet) / ARCHIVE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**entry, "archived": utc_iso(clock())}, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def archived_images(folder, fleet=None):
+    """The images pruned from ``fleet`` (from every fleet when None), in the order they were archived."""
+    root = Path(folder) / HISTORY
+    fleets = [check_name("fleet", fleet)] if fleet is not None else (
+        sorted(path.name for path in root.iterdir() if path.is_dir()) if root.is_dir() else [])
+    entries = []
+    for name in fleets:
+        path = root / name / ARCHIVE
+        if path.is_file():
+            entries += [_archive_entry(path, line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [entry for entry in entries if entry is not None]
+
+
+def _archive_entry(path, line):
+    try:
+        entry = json.loads(line)
+    except ValueError as err:
+        log.warning("skipping an unreadable line of %s: %s", path, err)
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def previous_good_version(records, current_version):

@@ -42,7 +42,7 @@ from salt_immutable.errors import LockHeld, LockLost
 log = logging.getLogger(__name__)
 
 LOCKS = "locks"
-PURPOSES = ("roll", "bake", "rollback")
+PURPOSES = ("roll", "bake", "rollback", "prune", "replace")
 POLL_SECONDS = 0.5
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _PROC = Path("/proc")
@@ -140,7 +140,7 @@ def _sync_folder(folder):
 class FleetLock:
     """The lock that lets one roll, rollback or bake at a time work on ``fleet``.
 
-    ``folder`` is the master's ``cachedir + "/immutable"``; ``purpose`` is ``"roll"``, ``"bake"`` or
+    ``folder`` is the master's ``cachedir + "/immutable"``; ``purpose`` is ``"roll"``, ``"bake"``, ``"prune"`` or
     ``"rollback"``; ``roll_id`` is recorded so operators can tell which roll holds the lock. ``clock``
     (seconds since the epoch) dates the lock and measures waits, ``sleep`` pauses between polls and
     ``warn(message)`` is told when a stale lock is taken over (``logging`` when None); tests inject all

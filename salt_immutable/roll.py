@@ -181,9 +181,9 @@ def observe(provider, fleet, balancer):
     return Snapshot(tuple(s for s in linodes if is_server(s)), {n.address: n for n in nodes}, balancer), linodes
 
 
-def goal_for(fleet, version, generation):
+def goal_for(fleet, version, generation, replace=()):
     surge, unavailable = fenceposts(fleet.rollout.max_surge, fleet.rollout.max_unavailable, fleet.count)
-    return planner.Goal(fleet.name, version, fleet.count, surge, unavailable, generation)
+    return planner.Goal(fleet.name, version, fleet.count, surge, unavailable, generation, frozenset(replace))
 
 
 def next_generation(linodes):
@@ -218,6 +218,7 @@ class RollJob:
     roll_id: str
     balancer: Balancer | None = None
     quarantine: bool = False
+    replace: tuple = ()  # labels of servers to replace although they run ``version`` (drifted ones)
     progress: object = None
     fire: object = None
     fence: object = None  # called before each batch: raises when the fleet lock was lost
@@ -248,7 +249,7 @@ class Roll:
     def converge(self):
         snapshot, linodes = self.observe()
         delete_orphan_keys(self.job.salt, self.fleet.name, linodes, self.say)
-        goal = goal_for(self.fleet, self.job.version, next_generation(linodes))
+        goal = goal_for(self.fleet, self.job.version, next_generation(linodes), self.job.replace)
         self.generation = goal.generation
         stalled = None
         while True:

@@ -168,6 +168,12 @@ class BakeSpec:
     )
 
 
+def _patterns(value):
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise _Invalid(f"expected a list of state ids or file path globs such as [/etc/motd], got {_describe(value)}")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class BootSpec:
     """What each new server applies once at first boot: secrets and per-instance configuration."""
@@ -242,6 +248,14 @@ class RetentionSpec:
     """How many images of the fleet are kept for rollbacks."""
 
     keep: int = _setting(_integer(1), 3, doc="images kept, the running one included")
+    prune_after_roll: bool = _setting(_boolean, False, doc="run immutable.prune after each successful roll")
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    """What ``immutable.drift`` leaves out of its report: known noise."""
+
+    ignore: tuple = _setting(_patterns, (), doc="state ids or file paths (fnmatch globs) drift never reports")
 
 
 @dataclass(frozen=True)
@@ -259,6 +273,7 @@ class FleetSpec:
     nodebalancer: "NodeBalancerSpec | None" = _setting(NodeBalancerSpec, None, doc="NodeBalancer to swap")
     volumes: tuple = _setting(_ListOf(VolumeSpec), (), doc="per-server Block Storage volumes")
     retention: RetentionSpec = _setting(RetentionSpec, RetentionSpec, doc="images kept")
+    drift: DriftSpec = _setting(DriftSpec, DriftSpec, doc="how drift is judged")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ see :mod:`salt_immutable.rollout.math`):
 - an unhealthy server is not available: an unhealthy new one is never put in service and holds old
   ones back; an unhealthy old one is drained first, at no cost to availability;
 - a pending server that cannot pass its gates any more (its boot failed) or that belongs to another
-  version is removed: it never took traffic, so it needs no draining.
+  version is removed: it never took traffic, so it needs no draining;
+- a server the goal marks for replacement (``Goal.replace``: a drifted one) counts as old although it
+  runs the goal's version: it is replaced like one.
 """
 
 from dataclasses import dataclass, field
@@ -51,6 +53,11 @@ class Goal:
     surge: int
     unavailable: int
     generation: int  # the generation new servers are labelled with
+    replace: frozenset = frozenset()  # labels to replace although they run ``version`` (drifted servers)
+
+    def outdated(self, server):
+        """True for a server that must make way: another version, or marked for replacement."""
+        return server.version != self.version or server.label in self.replace
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,11 @@ class Plan:
 def plan(goal, servers):
     """The next batch that moves ``servers`` (a snapshot) towards ``goal``; see the module doc."""
     servers = list(servers)
-    stale = [s for s in servers if s.state == PENDING and (not s.healthy or s.version != goal.version)]
+    stale = [s for s in servers if s.state == PENDING and (not s.healthy or goal.outdated(s))]
     draining = [s for s in servers if s.state == DRAINING]
     live = [s for s in servers if s not in stale and s not in draining]
-    new = [s for s in live if s.version == goal.version]
-    old = [s for s in live if s.version != goal.version]
+    new = [s for s in live if not goal.outdated(s)]
+    old = [s for s in live if goal.outdated(s)]
     available = [s for s in live if s.state == IN_SERVICE and s.healthy]
     min_available = max(0, goal.count - goal.unavailable)
 
@@ -128,6 +135,8 @@ def simulate(goal, servers, limit=10000):
 
 
 def _stale_reason(server, goal):
+    if server.label in goal.replace:
+        return "pending and marked for replacement: never in service"
     if server.version != goal.version:
         return f"pending server of version {server.version}, not {goal.version}: never in service"
     return "its boot failed: it can never pass its gates"
@@ -165,10 +174,16 @@ def _drains(goal, new, old, available, min_available):
             chosen.append(Action(DRAIN, server.label, "unhealthy and to be replaced: it serves nothing"))
         elif budget > 0:
             budget -= 1
-            why = "above the fleet's count" if server in extras else f"runs {server.version}, not {goal.version}"
+            why = "above the fleet's count" if server in extras else _outdated_reason(server, goal)
             chosen.append(Action(DRAIN, server.label,
                                  f"{why}; {len(available)} available, at least {min_available} must stay"))
     return chosen
+
+
+def _outdated_reason(server, goal):
+    if server.version == goal.version:
+        return "marked for replacement (drift)"
+    return f"runs {server.version}, not {goal.version}"
 
 
 def _drain_order(server):

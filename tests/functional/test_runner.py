@@ -154,7 +154,7 @@ def test_unlock_refuses_a_name_that_is_no_fleet_name(master_opts, runner_loader)
 
 def test_history_is_empty_and_unlock_of_a_free_fleet_changes_nothing(master_opts, runner_loader):
     runners, context = runner_loader(master_opts())
-    assert runners["immutable.history"]() == {"result": True, "rolls": []}
+    assert runners["immutable.history"]() == {"result": True, "rolls": [], "archived_images": []}
     assert runners["immutable.unlock"](fleet="web") == {"result": True, "comment": "fleet web is not locked",
                                                         "lock": None}
     assert "retcode" not in context
@@ -174,3 +174,11 @@ def test_unlock_shows_the_holder_and_breaks_only_its_lock(master_opts, runner_lo
     broken = runners["immutable.unlock"](fleet="web", lock_id=held.lock_id)
     assert broken["result"] is True and broken["lock"]["roll_id"] == "abcd1234"
     assert not held.path.exists()
+
+
+@pytest.mark.parametrize("keep", [0, -1, True, "2"])
+def test_prune_refuses_a_keep_that_is_no_count_of_images_before_any_cloud_call(master_opts, runner_loader, keep):
+    runners, context = runner_loader(master_opts())
+    ret = runners["immutable.prune"](fleet="web", keep=keep)
+    assert ret["result"] is False and ret["problems"][0]["path"] == "keep"
+    assert "at least 1" in ret["problems"][0]["message"] and context["retcode"] == 1

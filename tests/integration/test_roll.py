@@ -6,6 +6,7 @@ roll to 1.0.0, rolled back to 1.1.0.
 
 import json
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from linode_api4 import LinodeClient
 
 from salt_immutable import lab
 from salt_immutable.demo import LoadGenerator
+from salt_immutable.master import SaltMaster
 from tests.support.lab import BIN, LabHandle
 from tests.support.saltconfig import REPO
 
@@ -243,3 +246,73 @@ def test_a_rollback_to_an_image_that_is_gone_says_so_and_changes_nothing(roll_la
     assert data["comment"] == ("rollback web to 0.9.0: there is no proven image web-0.9.0 (deleted?); "
                                "proven images: 1.0.0, 1.1.0")
     assert roll_lab.mutating_requests() == []
+
+
+def capture_extra_image(roll_lab, version):
+    """An image of the fleet at ``version``, captured from a Linode never booted (quicker than a bake)."""
+    client = LinodeClient(roll_lab.opts["immutable"]["linode_token"], base_url=roll_lab.api_url)
+    source = roll_lab.provider.find_image("web-1.1.0")
+    instance = client.linode.instance_create("g6-nanode-1", "us-east", image=source.id, label=f"capture-{version}",
+                                             root_pass=secrets.token_urlsafe(24), booted=False)
+    try:
+        roll_lab.provider.wait_for_status(instance.id, "offline", roll_lab.provider.deadline(120))
+        disk = next(disk for disk in instance.disks if disk.filesystem != "swap")
+        image = disk.image_create(label=f"web-{version}", tags=["immutable", "fleet:web", f"version:{version}"])
+        roll_lab.provider.wait_for_image(image.id, roll_lab.provider.deadline(120))
+    finally:
+        instance.delete()
+    return image.id
+
+
+def test_prune_keeps_what_is_needed_and_the_newest_and_archives_the_rest(roll_lab):
+    older, newer = capture_extra_image(roll_lab, "1.2.0"), capture_extra_image(roll_lab, "1.3.0")
+    roll_lab.control("DELETE", "requests")
+    result, listed = roll_lab.verb("prune", f"fleet={FLEET}", "keep=3", "test=True")
+    assert result.returncode == 0 and roll_lab.mutating_requests() == []
+    web = listed["fleets"][FLEET]
+    assert [image["id"] for image in web["would_delete"]] == [older]
+    reasons = {image["version"]: image["reasons"] for image in web["kept"]}
+    assert reasons["1.0.0"] == ["the pillar names version 1.0.0", "it is the rollback target"]
+    assert reasons["1.1.0"][0].startswith("Linodes were created from it: web-g")
+    assert reasons["1.3.0"] == ["one of the 3 newest"]
+
+    result, pruned = roll_lab.verb("prune", f"fleet={FLEET}", "keep=3")
+    assert result.returncode == 0 and [i["id"] for i in pruned["fleets"][FLEET]["deleted"]] == [older]
+    remaining = {image.id for image in roll_lab.provider.list_images(("immutable", "fleet:web"))}
+    assert older not in remaining and newer in remaining and len(remaining) == 3
+    archived = roll_lab.verb("history", f"fleet={FLEET}")[1]["archived_images"]
+    assert [(entry["id"], entry["version"]) for entry in archived] == [(older, "1.2.0")]
+
+    # A rollback stays possible: its target's proven image is there, and rolling to it needs no bake.
+    status = roll_lab.verb("status", f"fleet={FLEET}")[1]["fleets"][FLEET]
+    target = next(image for image in status["images"] if image["rollback_target"])
+    assert (target["version"], target["proven"]) == ("1.0.0", True)
+    plan = roll_lab.verb("plan", f"fleet={FLEET}", 'version="1.0.0"')[1]["fleets"][FLEET]
+    assert plan["image"] == target["id"] and not [op for op in plan["operations"] if op.startswith("bake")]
+
+
+def test_drift_finds_a_file_changed_by_hand_and_replace_gives_a_clean_server(roll_lab):
+    roll_lab.set_web(version="1.1.0")  # the version the fleet runs: a replace must not roll it
+    master = SaltMaster(roll_lab.opts)
+    before = sorted(s.label for s in roll_lab.servers())
+    snowflake = before[0]
+    master.call(snowflake, "file.append", ["/etc/webapp/webapp.conf", "# changed by hand"])
+
+    result, data = roll_lab.verb("drift", f"fleet={FLEET}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    report = data["fleets"][FLEET]
+    assert report["drifted"] == [snowflake] and report["unreachable"] == {}
+    assert report["clean"] == before[1:]
+    assert report["servers"][snowflake]["files"] == ["/etc/webapp/webapp.conf"]
+    assert "# changed by hand" in master.call(snowflake, "file.read", ["/etc/webapp/webapp.conf"])[0]
+
+    result, data = roll_lab.verb("drift", f"fleet={FLEET}", "replace=True")
+    assert result.returncode == 0, result.stdout[-3000:]
+    replaced = data["fleets"][FLEET]["replaced"]
+    assert replaced["verb"] == "replace" and replaced["destroyed"] == [snowflake] and len(replaced["created"]) == 1
+    after = sorted(s.label for s in roll_lab.servers())
+    assert after == sorted(before[1:] + replaced["created"])  # the others kept their ids
+    assert_fleet_runs(roll_lab, "1.1.0")
+    fresh = replaced["created"][0]
+    assert "# changed by hand" not in master.call(fresh, "file.read", ["/etc/webapp/webapp.conf"])[0]
+    assert roll_lab.verb("drift", f"fleet={FLEET}")[1]["fleets"][FLEET]["drifted"] == []

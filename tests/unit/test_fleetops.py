@@ -1,10 +1,12 @@
 """A fleet's roll around the reconciler — lock, history, events, auto-rollback — on the fakes of test_roll."""
 
+import dataclasses
+
 import pytest
 
 from salt_immutable import fleetops, history, roll
 from salt_immutable import lock as locking
-from salt_immutable.errors import LockHeld, RollError
+from salt_immutable.errors import LockHeld, RollError, SaltCallError
 from salt_immutable.model import NodeBalancerConfigRef, NodeBalancerRef
 from tests.support.clock import FakeClock
 from tests.unit.test_roll import IMAGE, IP, FakeCloud, FakeSalt, app_port, fleet_spec, old_fleet  # noqa: F401
@@ -124,3 +126,54 @@ def test_fleets_roll_concurrently_and_one_failure_fails_the_run_but_not_the_othe
     assert ret["result"] is False and ret["retcode"] == 1 and ret["changed"] is True
     assert ret["fleets"]["web"]["outcome"] == "succeeded" and ret["fleets"]["db"]["outcome"] == "rolled_back"
     assert ret["comment"] == "roll db to 2 failed on db-g2-1: boom"
+
+
+def at_version(port, version):
+    return dataclasses.replace(fleet_spec(port), version=version)
+
+
+def drift_answer(*files):
+    return {"result": not files, "drifted": [{"id": f"edit-{path}", "state": "file.managed", "name": path}
+                                              for path in files], "ignored": []}
+
+
+def test_drift_reports_each_server_and_never_takes_an_unreachable_one_for_clean(fleet_world, app_port):  # noqa: F811
+    ctx, cloud, salt, _, lines = fleet_world
+    salt.fail.update({("web-g1-1", "immutable.drift"): drift_answer(),
+                      ("web-g1-2", "immutable.drift"): drift_answer("/etc/webapp/webapp.conf"),
+                      ("web-g1-3", "saltutil.sync_modules"): "Minion did not return"})
+    salt.call = _raising_on_strings(salt.call)
+    report = fleetops.check_drift(ctx, at_version(app_port, "1"))
+    assert report["drifted"] == ["web-g1-2"] and report["clean"] == ["web-g1-1"]
+    assert report["servers"]["web-g1-2"]["files"] == ["/etc/webapp/webapp.conf"]
+    assert "Minion did not return" in report["unreachable"]["web-g1-3"]
+    assert any("drift: web-g1-2 differs: /etc/webapp/webapp.conf" in line for line in lines)
+    assert cloud.log == [], "drift without replace changed the cloud"
+
+
+def test_drift_replace_replaces_only_the_drifted_servers(fleet_world, app_port):  # noqa: F811
+    ctx, cloud, _, _, _ = fleet_world
+    report = {"versions": {"1": 3}, "drifted": ["web-g1-2"]}
+    result = fleetops.replace_drifted(ctx, at_version(app_port, "1"), report)
+    assert result["verb"] == "replace" and result["destroyed"] == ["web-g1-2"] and len(result["created"]) == 1
+    labels = sorted(s.label for s in cloud.list_fleet("web"))
+    assert labels == sorted(["web-g1-1", "web-g1-3", *result["created"]])
+    (record,) = history.records(ctx.folder, "web")
+    assert record.verb == "replace"
+
+
+def test_drift_replace_refuses_a_fleet_that_does_not_run_its_pillar_version(fleet_world, app_port):  # noqa: F811
+    ctx, cloud, _, _, _ = fleet_world
+    with pytest.raises(RollError, match=r"drift replace web: the fleet runs 1, not the pillar's 2: roll it first"):
+        fleetops.replace_drifted(ctx, at_version(app_port, "2"), {"versions": {"1": 3}, "drifted": ["x"]})
+    assert history.records(ctx.folder) == [] and cloud.log == []
+
+
+def _raising_on_strings(call):
+    """The fake answers failures as (value, 1); the real master raises SaltCallError for a text answer."""
+    def wrapped(minion_id, fun, arg=(), kwarg=None, timeout=300):
+        answer, retcode = call(minion_id, fun, arg, kwarg, timeout)
+        if retcode and isinstance(answer, str):
+            raise SaltCallError(f"{fun} on {minion_id} failed: {answer}")
+        return answer, retcode
+    return wrapped

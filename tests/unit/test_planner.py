@@ -212,3 +212,27 @@ def test_golden_roll_of_three_with_one_surge():
         [(CREATE, "web-g2-3")],
         [(DRAIN, "web-g1-3")],
     ]
+
+
+def test_a_server_marked_for_replacement_is_replaced_like_an_old_one_and_the_others_stay():
+    the_goal = Goal("web", "1", 3, 1, 0, 5, frozenset({"web-g1-2"}))
+    log, world, result = simulate(the_goal, [old(1), old(2), old(3)])
+    assert log == [[(CREATE, "web-g5-1")], [(DRAIN, "web-g1-2")]]
+    assert result.complete and sorted(s.label for s in world) == ["web-g1-1", "web-g1-3", "web-g5-1"]
+    first = planner.plan(the_goal, [old(1), old(2), old(3)])
+    assert first.counts["old"] == 1 and first.counts["new"] == 2
+
+
+def test_the_drain_of_a_replaced_server_says_why():
+    the_goal = Goal("web", "1", 3, 1, 0, 5, frozenset({"web-g1-2"}))
+    result = planner.plan(the_goal, [old(1), old(2), old(3), new(1, version="1", generation=5)])
+    (drain,) = result.actions
+    assert (drain.kind, drain.label) == (DRAIN, "web-g1-2")
+    assert drain.reason.startswith("marked for replacement (drift); 4 available")
+
+
+def test_a_pending_server_marked_for_replacement_is_removed_without_draining():
+    the_goal = Goal("web", "1", 1, 1, 0, 5, frozenset({"web-g1-1"}))
+    result = planner.plan(the_goal, [old(1, state=PENDING)])
+    assert kinds(result)[0] == (REMOVE, "web-g1-1")
+    assert result.actions[0].reason == "pending and marked for replacement: never in service"
