@@ -142,10 +142,7 @@ def roll(opts, fleet=None, version=None, test=False, quarantine=False, wait=0, p
     ctx = context(opts, progress, fire_event)
 
     def one(fleet_spec):
-        report = fleetops.roll_fleet(ctx, fleet_spec, versions[fleet_spec.name], quarantine=quarantine, wait=wait)
-        if fleet_spec.retention.prune_after_roll and report["outcome"] == records.SUCCEEDED:
-            report["prune"] = pruning.prune_fleet(ctx, fleet_spec, wait=wait)
-        return report
+        return pruning.roll_and_prune(ctx, fleet_spec, versions[fleet_spec.name], quarantine=quarantine, wait=wait)
 
     return gather(chosen, one)
 

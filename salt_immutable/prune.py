@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import json
 
-from salt_immutable import history, names, retention
+from salt_immutable import fleetops, history, names, retention
 from salt_immutable import lock as locking
 from salt_immutable.fleetops import rollback_target, running_version
 from salt_immutable.roll import VERSION_PREFIX, observe, tag_value
+
+
+def roll_and_prune(ctx, fleet, version, **options):
+    """:func:`fleetops.roll_fleet`, then, when the roll succeeded and the fleet asks for it
+    (``retention:prune_after_roll``), a prune of the fleet (its own lock, taken once the roll's is released)."""
+    report = fleetops.roll_fleet(ctx, fleet, version, **options)
+    if fleet.retention.prune_after_roll and report["outcome"] == history.SUCCEEDED:
+        report["prune"] = prune_fleet(ctx, fleet, wait=options.get("wait", 0.0))
+    return report
 
 
 def prune_fleet(ctx, fleet, keep=None, test=False, wait=0.0):

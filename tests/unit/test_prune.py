@@ -1,5 +1,6 @@
 """immutable.prune around the pure retention rules: what it reads, archives and deletes, under the lock."""
 
+import dataclasses
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -122,3 +123,17 @@ def test_keep_on_the_command_line_overrides_retention_keep(world):
     ctx, cloud, _ = world
     result = prune.prune_fleet(ctx, fleet(keep=5), keep=1)
     assert result["keep"] == 1 and cloud.deleted == ["private/11"]
+
+
+@pytest.mark.parametrize(("prune_after_roll", "outcome", "prunes"),
+                         [(True, "succeeded", True), (True, "rolled_back", False), (True, "unchanged", False),
+                          (False, "succeeded", False)])
+def test_a_successful_roll_prunes_its_fleet_when_asked(world, monkeypatch, prune_after_roll, outcome, prunes):
+    ctx, cloud, _ = world
+    rolled = []
+    monkeypatch.setattr(fleetops, "roll_fleet", lambda *args, **kw: rolled.append((args, kw)) or {"outcome": outcome})
+    the_fleet = dataclasses.replace(fleet(), retention=dataclasses.replace(fleet().retention,
+                                                                           prune_after_roll=prune_after_roll))
+    report = prune.roll_and_prune(ctx, the_fleet, "1.4", wait=3)
+    assert rolled[0][1] == {"wait": 3}
+    assert ("prune" in report) is prunes and (cloud.deleted == ["private/11"]) is prunes
