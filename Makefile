@@ -16,7 +16,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 test: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" --durations=20
 
 demo: $(STAMP)
 	$(VENV)/bin/salt-immutable demo --dir .demo-lab
