@@ -154,7 +154,6 @@ def test_a_server_booted_from_the_image_serves_the_app_and_tells_its_release(bak
 @pytest.mark.parametrize(
     ("fleet", "phase", "message"),
     [
-        ("broken", "configure", "bake states failed on broken-1.0.0-build: this-state-fails"),
         ("untested", "test", "saltcheck bakecases.untested: untested_file_says_expected"),
         ("drifting", "prove", "converge: "),
         ("leakencoded", "seal", "secrets are still on disk in: /opt/leak/token.b64"),
@@ -162,7 +161,10 @@ def test_a_server_booted_from_the_image_serves_the_app_and_tells_its_release(bak
     ],
 )
 def test_failing_bakes_stop_with_a_clear_message_and_leave_nothing(bake_lab, fleet, phase, message):
-    result, data = bake_lab.bake(fleet)
+    assert_failed_cleanly(bake_lab, fleet, phase, message, *bake_lab.bake(fleet))
+
+
+def assert_failed_cleanly(bake_lab, fleet, phase, message, result, data):
     assert result.returncode == 1, result.stdout
     assert data["result"] is False and data["error"] == "BakeError"
     assert f"bake {fleet}@1.0.0 failed in {phase}:" in data["comment"]
@@ -181,15 +183,14 @@ def test_capture_fault_fails_the_bake_and_leaves_nothing(bake_lab):
     assert not [key for key in bake_lab.accepted_keys() if key.startswith("capturefault-")]
 
 
-def test_bake_fires_its_phases_on_the_master_event_bus_and_no_key(bake_lab):
+def test_a_failing_bake_fires_its_phases_on_the_master_event_bus_and_no_key(bake_lab):
     watcher = subprocess.Popen(
         [str(BIN / "salt-run"), "-c", str(bake_lab.config_dir), "state.event", "tagmatch=*", "count=-1"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
         time.sleep(5)  # let the watcher subscribe before the bake fires anything
-        result, _ = bake_lab.bake("broken")
-        assert result.returncode == 1
+        result, data = bake_lab.bake("broken")
         time.sleep(2)
     finally:
         watcher.terminate()
@@ -205,3 +206,5 @@ def test_bake_fires_its_phases_on_the_master_event_bus_and_no_key(bake_lab):
     ]
     failed = json.loads(events[-1][1])
     assert failed["fleet"] == "broken" and "this-state-fails" in failed["error"]
+    assert_failed_cleanly(bake_lab, "broken", "configure", "bake states failed on broken-1.0.0-build: this-state-fails",
+                          result, data)

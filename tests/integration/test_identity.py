@@ -35,7 +35,7 @@ def test_a_minion_pinned_to_another_fingerprint_refuses_the_master(pip_master):
     preaccept_minion_key(pip_master, minion)
     try:
         with pytest.raises(FactoryNotStarted):
-            minion.start(max_start_attempts=1, start_timeout=20)
+            minion.start(max_start_attempts=1, start_timeout=10)
     finally:
         minion.terminate()
     with open(minion.config["log_file"], encoding="utf-8") as log:

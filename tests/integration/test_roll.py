@@ -257,7 +257,8 @@ def capture_extra_image(roll_lab, version):
     try:
         roll_lab.provider.wait_for_status(instance.id, "offline", roll_lab.provider.deadline(120))
         disk = next(disk for disk in instance.disks if disk.filesystem != "swap")
-        image = disk.image_create(label=f"web-{version}", tags=["immutable", "fleet:web", f"version:{version}"])
+        image = roll_lab.provider.capture_image(disk.id, f"web-{version}",
+                                                tags=("immutable", "fleet:web", f"version:{version}"))
         roll_lab.provider.wait_for_image(image.id, roll_lab.provider.deadline(120))
     finally:
         instance.delete()
