@@ -983,3 +983,36 @@ def _drift_entry(key, entry):
 
 def _matches(entry, patterns):
     return any(fnmatch.fnmatchcase(str(entry[field]), pattern) for pattern in patterns for field in ("id", "name"))
+
+
+def volume_marker(mount, write=None):
+    """
+    Read the salt-immutable marker of the volume mounted on ``mount`` (``<mount>/.immutable-volume``), and
+    write ``write`` there when the volume has none yet (a stateful fleet's fresh volume).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt db-g1-1 immutable.volume_marker /var/lib/db
+
+    mount
+        The mount point of the volume. A folder that is no mount point is reported ``mounted: False`` and
+        nothing is written into it (it would land on the root disk). Required.
+    write
+        The marker (a mapping, such as ``{"volume_id": 7, "slot": 1, "fleet": "db"}``) to write when there
+        is none. Defaults to None: read only.
+    """
+    mount = os.path.realpath(mount)
+    with open("/proc/self/mountinfo", encoding="utf-8") as mounts:  # the fifth field is the mount point
+        points = {line.split()[4].encode().decode("unicode_escape") for line in mounts if line.strip()}
+    path = os.path.join(mount, ".immutable-volume")
+    marker = None
+    if mount in points and os.path.exists(path):
+        with open(path, encoding="utf-8") as found:
+            marker = json.load(found)
+    elif mount in points and write:
+        with open(path, "w", encoding="utf-8") as written:
+            json.dump(dict(write), written, sort_keys=True)
+        marker = dict(write)
+    return {"mounted": mount in points, "marker": marker, "path": path}

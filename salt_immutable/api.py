@@ -135,8 +135,6 @@ def roll(opts, fleet=None, version=None, test=False, quarantine=False, wait=0, p
     """
     chosen = chosen_fleets(opts, fleet)
     versions = {f.name: checked_version(f, version) for f in chosen}
-    for fleet_spec in chosen:
-        refuse_volumes(fleet_spec)
     if test:
         return plan(opts, fleet, version)
     ctx = context(opts, progress, fire_event)
@@ -152,7 +150,6 @@ def rollback(opts, fleet, to=None, quarantine=False, wait=0, progress=None, fire
     if not fleet:
         raise SpecError([(f"{spec.ROOT}:fleets", "rollback needs fleet=<name>")])
     fleet_spec = desired_spec(opts, fleet).fleet(fleet)
-    refuse_volumes(fleet_spec)
     target = checked_version(fleet_spec, to) if to is not None else None
     ctx = context(opts, progress, fire_event)
     current = fleetops.status(ctx, fleet_spec, ctx.folder)
@@ -188,12 +185,6 @@ def gather(fleet_specs, work):
     if problems:
         ret.update(comment="\n".join(problems), retcode=1)
     return ret
-
-
-def refuse_volumes(fleet_spec):
-    if fleet_spec.volumes:
-        raise SpecError([(f"{spec.ROOT}:fleets:{fleet_spec.name}:volumes",
-                          "stateful fleets (volumes) cannot be rolled yet: their volumes would not move")])
 
 
 def status(opts, fleet=None):

@@ -11,7 +11,7 @@ import collections
 import time
 from dataclasses import dataclass
 
-from salt_immutable import drift, history, names
+from salt_immutable import drift, history, names, stateful
 from salt_immutable import lock as locking
 from salt_immutable.bake import PROVEN_TAG, image_summary
 from salt_immutable.errors import BakeError, GateFailed, ImmutableError, ProviderTimeout, RollError, SaltCallError
@@ -25,6 +25,7 @@ from salt_immutable.roll import (
     ensure_balancer,
     failure_of,
     find_balancer,
+    gate_names,
     goal_for,
     is_proven,
     next_generation,
@@ -58,6 +59,11 @@ class Context:
 def fleet_image(provider, fleet, version):
     """The image of ``fleet`` at ``version``, proven or not (see :func:`is_proven`), or None."""
     return provider.find_image(names.image_label(fleet, version), (names.PROJECT_TAG, names.fleet_tag(fleet)))
+
+
+def reconciler(fleet):
+    """The roll that converges ``fleet``: a stateful fleet's moves its volumes, one slot at a time."""
+    return stateful.StatefulRoll if fleet.volumes else Roll
 
 
 def running_version(snapshot):
@@ -130,7 +136,7 @@ class FleetRoll:
             image = self.timer.run("bake", self.ensure_image, image)
             balancer = self.timer.run("nodebalancer", ensure_balancer, provider, self.fleet)
             job = self.job(self.version, image, balancer)
-            snapshot = self.timer.run("roll", Roll(job).converge)
+            snapshot = self.timer.run("roll", reconciler(self.fleet)(job).converge)
         except ImmutableError as err:
             return self.recover(err, image, balancer)
         except BaseException as err:  # a bug or an interrupted salt-run: the record says so, then it goes on up
@@ -217,7 +223,7 @@ class FleetRoll:
         if not is_proven(image):
             raise RollError(f"no proven image {names.image_label(self.fleet.name, version)} to roll back to")
         self.ctx.say(self.fleet.name, f"auto_rollback: converging back to {version}")
-        return Roll(self.job(version, image, balancer)).converge()
+        return reconciler(self.fleet)(self.job(version, image, balancer)).converge()
 
     def report(self, snapshot, image, outcome, failure, back_to):
         jobs, record = self.jobs, self.record
@@ -264,15 +270,8 @@ def preview(ctx, fleet, version):
     operations = [] if is_proven(image) else [
         f"bake {names.image_label(fleet.name, version)}: builder, configure, test, seal, capture, prove"]
     operations += missing
-    batches, peak = [], len(snapshot.servers)
-    for number, batch in enumerate(planner.simulate(goal, snapshot.view()), start=1):
-        peak = max(peak, batch.counts["total"] + len(batch.of_kind(planner.CREATE)))
-        batches.append({
-            "batch": number,
-            "size": len(batch.actions),
-            "actions": [{"action": a.kind, "server": a.label, "reason": a.reason,
-                         "operations": operations_of(a, fleet, version, image)} for a in batch.actions],
-        })
+    batches, peak = (stateful.preview(provider, fleet, version, image, snapshot, goal.generation) if fleet.volumes
+                     else planned_batches(goal, snapshot, fleet, version, image))
     surge = max(0, peak - fleet.count)
     price = provider.type_hourly_price(fleet.linode.type) if surge else 0.0
     return {
@@ -289,14 +288,24 @@ def preview(ctx, fleet, version):
     }
 
 
+def planned_batches(goal, snapshot, fleet, version, image):
+    """The planner's batches from ``snapshot`` to ``goal`` if every action succeeded, and the peak server count."""
+    batches, peak = [], len(snapshot.servers)
+    for number, batch in enumerate(planner.simulate(goal, snapshot.view()), start=1):
+        peak = max(peak, batch.counts["total"] + len(batch.of_kind(planner.CREATE)))
+        batches.append({
+            "batch": number,
+            "size": len(batch.actions),
+            "actions": [{"action": a.kind, "server": a.label, "reason": a.reason,
+                         "operations": operations_of(a, fleet, version, image)} for a in batch.actions],
+        })
+    return batches, peak
+
+
 def operations_of(action, fleet, version, image):
     """The API and Salt operations one planned action performs, in order."""
     label, nb = action.label, fleet.nodebalancer
-    gates = ["running", "minion", "boot states", "verify", "release"]
-    gates += ["http"] if fleet.tests.http else []
-    gates += ["NodeBalancer node UP"] if nb else []
-    gates += [f"warmup {fleet.rollout.warmup:g} s"] if fleet.rollout.warmup else []
-    admit = [f"gates: {', '.join(gates)}"]
+    admit = [f"gates: {', '.join(gate_names(fleet))}"]
     admit += [f"add node {label} to NodeBalancer {nb.label or nb.id}:{nb.port}"] if nb else []
     admit += [f"tag {label} {SVC_IN}"]
     remove = [f"delete Linode {label}", f"delete minion key {label}"]

@@ -514,6 +514,10 @@ class LinodeProvider:
             "detach volume", volume_id, lambda: api.Volume(self._client, volume_id).detach(), recover=detached
         )
 
+    def set_volume_tags(self, volume_id, tags):
+        """Replace the tags of volume ``volume_id`` with ``tags``; return the volume."""
+        return self._replace_tags("tag volume", api.Volume, volume_id, tags, _volume_json)
+
     def delete_volume(self, volume_id):
         """Delete (detached) volume ``volume_id``; one that is already gone counts as deleted."""
         self._delete("delete volume", volume_id, api.Volume(self._client, volume_id))

@@ -307,16 +307,19 @@ class Roll:
 
     # ------------------------------------------------------------------ new servers
 
-    def create(self, label):
-        """A new server booted from the image as minion ``label``, its key pre-accepted."""
+    def create(self, label, *, booted=True, mounts=(), filesystems=(), extra_tags=()):
+        """A new server from the image as minion ``label``, its key pre-accepted; booted unless ``booted`` is
+        False (a stateful fleet's server waits offline for its volumes). ``mounts`` and ``filesystems`` are
+        its volumes' (see :func:`~salt_immutable.seed.minion_cloud_config`)."""
         try:
             keys = self.job.salt.accept_new_key(label)
             grains = {"immutable": {"fleet": self.fleet.name, "version": self.job.version, "role": SERVER_ROLE}}
-            user_data = seed.minion_cloud_config(label, self.job.master_address, self.job.master_port, keys, grains)
+            user_data = seed.minion_cloud_config(label, self.job.master_address, self.job.master_port, keys, grains,
+                                                 mounts, filesystems)
             spec = self.fleet.linode
+            tags = (*server_tags(self.fleet.name, self.job.version, self.generation, self.job.roll_id), *extra_tags)
             server = self.job.provider.create_instance(
-                label, spec.region, spec.type, self.job.image.id, user_data=user_data,
-                tags=server_tags(self.fleet.name, self.job.version, self.generation, self.job.roll_id),
+                label, spec.region, spec.type, self.job.image.id, user_data=user_data, tags=tags, booted=booted,
             )
         except ImmutableError as err:
             raise GateFailed(label, "create", err) from err
@@ -324,8 +327,11 @@ class Roll:
         self.say(f"{label}: created from {self.job.image.id} ({server.private_ip})")
         return server
 
-    def admit(self, server, deadline):
-        """Take ``server`` through every gate, then put it in service (tag ``svc:in``)."""
+    def admit(self, server, deadline, extra_gates=()):
+        """Take ``server`` through every gate, then put it in service (tag ``svc:in``).
+
+        ``extra_gates`` are ``(name, check)`` pairs run after the release gate (a stateful fleet's volumes).
+        """
         label, salt, provider = server.label, self.job.salt, self.job.provider
         timeout = self.salt_timeout(deadline)
         linode_id = server.id
@@ -335,6 +341,8 @@ class Roll:
         self.gate(label, "verify", lambda: checks.verify(
             salt, label, self.fleet.tests.saltcheck, self.fleet.tests.converge, self.fleet.bake.states, timeout))
         self.gate(label, "release", lambda: checks.check_release(salt, label, self.job.image, timeout))
+        for name, check in extra_gates:
+            self.gate(label, name, check)
         if self.fleet.tests.http:
             self.gate(label, "http", lambda: checks.wait_for_http(http_url(self.fleet, server), deadline))
         if self.job.balancer:
@@ -361,11 +369,15 @@ class Roll:
         if self.fleet.boot.states:
             checks.apply_states(self.job.salt, label, self.fleet.boot.states, "boot states", timeout)
 
-    def join_balancer(self, server, deadline):
-        """Add the server's node (accept) and wait until the NodeBalancer's own check says UP."""
+    def join_balancer(self, server, deadline, node=None):
+        """Add the server's node (or set its existing ``node`` back to accept) and wait until the
+        NodeBalancer's own check says UP."""
         balancer, provider = self.job.balancer, self.job.provider
         address = balancer.address(server)
-        node = provider.create_node(balancer.nodebalancer.id, balancer.config.id, server.label, address)
+        if node is None:
+            node = provider.create_node(balancer.nodebalancer.id, balancer.config.id, server.label, address)
+        elif node.mode != "accept":
+            provider.update_node(balancer.nodebalancer.id, balancer.config.id, node.id, mode="accept")
         while node.status != "UP":
             deadline.check("wait for node", f"{server.label} ({address})", f"still {node.status}")
             self.job.sleep(deadline.pause(provider.poll_interval))
@@ -383,6 +395,11 @@ class Roll:
 
     def drain(self, server, node):
         """Tag ``svc:drain`` (first: a crash from here on resumes the drain), drain the node, wait, destroy."""
+        self.start_drain(server, node)
+        self.remove(server, node)
+
+    def start_drain(self, server, node):
+        """Tag ``svc:drain``, set its node to drain and wait ``drain_seconds``: it takes no new traffic."""
         provider, balancer = self.job.provider, self.job.balancer
         if SVC_DRAIN not in server.tags:
             tags = (*(tag for tag in server.tags if tag != SVC_IN), SVC_DRAIN)
@@ -392,7 +409,6 @@ class Roll:
                 provider.update_node(balancer.nodebalancer.id, balancer.config.id, node.id, mode="drain")
             self.say(f"{server.label}: draining for {self.fleet.nodebalancer.drain_seconds:g} s")
             self.job.sleep(self.fleet.nodebalancer.drain_seconds)
-        self.remove(server, node)
 
     def remove(self, server, node):
         """Remove the node, delete the Linode, delete the minion key (the key even when a delete fails)."""
@@ -439,6 +455,16 @@ class Roll:
         if self.job.fire is not None:
             payload = {"fleet": self.fleet.name, "roll_id": self.job.roll_id, "version": self.job.version}
             self.job.fire(f"salt/immutable/{self.fleet.name}/roll/{phase}", {**payload, **data})
+
+
+def gate_names(fleet):
+    """The gates a new server of ``fleet`` passes, in order, as plans and previews list them."""
+    gates = ["running", "minion", "boot states", "verify", "release"]
+    gates += ["volumes (marker = volume id and slot)"] if fleet.volumes else []
+    gates += ["http"] if fleet.tests.http else []
+    gates += ["NodeBalancer node UP"] if fleet.nodebalancer else []
+    gates += [f"warmup {fleet.rollout.warmup:g} s"] if fleet.rollout.warmup else []
+    return gates
 
 
 def is_proven(image):

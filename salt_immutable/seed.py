@@ -10,12 +10,14 @@ import json
 HEADER = "#cloud-config\n"
 
 
-def minion_cloud_config(minion_id, master, master_port, keys, grains=None, mounts=()):
+def minion_cloud_config(minion_id, master, master_port, keys, grains=None, mounts=(), filesystems=()):
     """``#cloud-config`` text: a salt-minion with this id, key pair and grains, pointed at ``master``.
 
     ``keys`` is the ``{"pub", "priv"}`` pair of ``key.gen_accept``, with the master's key fingerprint as
     ``master_finger`` when known: the minion then refuses a master whose key differs. ``mounts`` are
-    cloud-init ``[device, mount point, ...]`` entries (volumes).
+    cloud-init ``[device, mount point, ...]`` entries (volumes). ``filesystems`` are devices given an ext4
+    filesystem at first boot when they have none (cloud-init ``fs_setup`` with ``overwrite: false``, which
+    leaves a device holding a filesystem as it is: a new volume is blank, a moved one keeps its data).
     """
     conf = {"id": minion_id, "master": master, "master_port": master_port}
     if keys.get("master_finger"):
@@ -28,6 +30,9 @@ def minion_cloud_config(minion_id, master, master_port, keys, grains=None, mount
             "private_key": keys["priv"],
         }
     }
+    if filesystems:
+        config["fs_setup"] = [{"device": device, "filesystem": "ext4", "partition": "none", "overwrite": False}
+                              for device in filesystems]
     if mounts:
         config["mounts"] = [list(entry) for entry in mounts]
     return HEADER + json.dumps(config, indent=1, sort_keys=True) + "\n"

@@ -6,6 +6,7 @@ import pickle
 import pytest
 
 from salt_immutable import errors
+from tests.support.emulator import EMULATOR_TOKEN
 from tests.support.saltconfig import write_pillar
 
 BAD_FLEET = {"linode": {"region": "us-east"}, "fleets": {"web": {"version": 1.4, "count": 2}}}
@@ -137,13 +138,28 @@ def test_rollback_and_unlock_need_a_fleet(master_opts, runner_loader):
         assert ret["result"] is False and ret["problems"][0]["message"].endswith("needs fleet=<name>"), verb
 
 
-def test_a_stateful_fleet_is_refused_by_the_roll_before_any_cloud_call(tmp_path, master_opts, runner_loader):
-    fleet = {"version": "1.0.0", "count": 1, "bake": {"states": ["x"]},
+def test_a_stateful_fleet_is_accepted_and_its_plan_hands_each_slot_off(tmp_path, master_opts, runner_loader,
+                                                                          emulator):
+    fleet = {"version": "1.0.0", "count": 2, "bake": {"states": ["x"]},
+             "tests": {"http": {"port": 8080, "path": "/healthz"}},
+             "nodebalancer": {"label": "db-lb", "port": 80, "drain_seconds": 3},
              "volumes": [{"name": "data", "size": 10, "mount": "/srv/data"}]}
     pillar = write_pillar(tmp_path / "pillar", {"linode": {"region": "us-east"}, "fleets": {"db": fleet}})
-    runners, _ = runner_loader(master_opts(pillar_roots=[pillar]))
-    ret = runners["immutable.roll"](fleet="db")
-    assert ret["result"] is False and ret["problems"][0]["path"] == "immutable:fleets:db:volumes"
+    opts = master_opts(pillar_roots=[pillar], linode_token=EMULATOR_TOKEN, api_url=emulator.api_url,
+                       master_address="127.0.0.1")
+    runners, context = runner_loader(opts)
+    ret = runners["immutable.plan"](fleet="db")
+    assert ret["result"] is True and "retcode" not in context, ret
+    db = ret["fleets"]["db"]
+    assert db["peak_servers"] == 2 and db["surge_servers"] == 0
+    actions = [action for batch in db["batches"] for action in batch["actions"]]
+    assert [(a["action"], a["slot"], a["server"]) for a in actions] == [("hand-off", 1, "db-g1-1"),
+                                                                       ("hand-off", 2, "db-g1-2")]
+    operations = actions[0]["operations"]
+    assert operations[0] == "create volume db-data-1 (10 GB)"
+    assert operations[2].startswith("create Linode db-g1-1 offline from db-1.0.0")
+    assert operations[3:5] == ["attach db-data-1 to db-g1-1", "boot db-g1-1"]
+    assert "volumes (marker = volume id and slot)" in operations[5]
 
 
 def test_unlock_refuses_a_name_that_is_no_fleet_name(master_opts, runner_loader):

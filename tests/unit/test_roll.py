@@ -76,7 +76,7 @@ class FakeCloud:
     def list_nodes(self, nodebalancer_id, config_id):
         return list(self.nodes.values())
 
-    def create_instance(self, label, region, type_, image, *, tags, user_data):
+    def create_instance(self, label, region, type_, image, *, tags, user_data, booted=True):
         self.log.append(("create", label))
         self.next_id += 1
         status = "offline" if label in self.boot_fails else "running"
