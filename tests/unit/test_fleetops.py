@@ -9,7 +9,7 @@ from salt_immutable import lock as locking
 from salt_immutable.errors import LockHeld, RollError, SaltCallError
 from salt_immutable.model import NodeBalancerConfigRef, NodeBalancerRef
 from tests.support.clock import FakeClock
-from tests.unit.test_roll import IMAGE, IP, FakeCloud, FakeSalt, app_port, fleet_spec, old_fleet  # noqa: F401
+from tests.unit.test_roll import IMAGE, IP, FakeCloud, FakeSalt, fleet_spec, old_fleet
 
 OLD_IMAGE = IMAGE.__class__(**{**IMAGE.__dict__, "id": "private/8", "label": "web-1",
                                "tags": ("immutable", "fleet:web", "version:1", "proven")})
@@ -29,7 +29,7 @@ class Cloud(FakeCloud):
 
 
 @pytest.fixture
-def fleet_world(app_port, tmp_path, monkeypatch):  # noqa: F811
+def fleet_world(app_port, tmp_path, monkeypatch):
     # Every fake server shares one loopback address: tell their nodes apart by label.
     monkeypatch.setattr(roll.Balancer, "address", lambda self, server: f"{server.label}:{IP}:{self.backend_port}")
     clock = FakeClock(min_step=0.01)
@@ -49,7 +49,7 @@ def roll_to_2(ctx, port, **rollout):
     return fleetops.roll_fleet(ctx, fleet_spec(port, **rollout), "2")
 
 
-def test_a_converged_fleet_is_left_alone_with_no_record(fleet_world, app_port):  # noqa: F811
+def test_a_converged_fleet_is_left_alone_with_no_record(fleet_world, app_port):
     ctx, cloud, _, events, _ = fleet_world
     report = fleetops.roll_fleet(ctx, fleet_spec(app_port), "1")
     assert report["outcome"] == "unchanged" and not report["changed"]
@@ -57,7 +57,7 @@ def test_a_converged_fleet_is_left_alone_with_no_record(fleet_world, app_port): 
     assert locking.holder(ctx.folder, "web") is None
 
 
-def test_a_roll_is_recorded_and_fires_its_phases(fleet_world, app_port):  # noqa: F811
+def test_a_roll_is_recorded_and_fires_its_phases(fleet_world, app_port):
     ctx, _, _, events, _ = fleet_world
     report = roll_to_2(ctx, app_port)
     assert report["outcome"] == "succeeded" and report["versions"] == {"2": 3}
@@ -69,7 +69,7 @@ def test_a_roll_is_recorded_and_fires_its_phases(fleet_world, app_port):  # noqa
     assert all(data["roll_id"] == record.roll_id for _, data in events)
 
 
-def test_a_failed_gate_rolls_back_to_the_version_the_fleet_ran(fleet_world, app_port):  # noqa: F811
+def test_a_failed_gate_rolls_back_to_the_version_the_fleet_ran(fleet_world, app_port):
     ctx, _, salt, events, _ = fleet_world
     salt.fail[("web-g2-2", "immutable.verify")] = {"result": False, "failures": ["saltcheck webapp: nope"]}
     with pytest.raises(RollError) as failed:
@@ -83,7 +83,7 @@ def test_a_failed_gate_rolls_back_to_the_version_the_fleet_ran(fleet_world, app_
     assert history.records(ctx.folder)[0].outcome == "rolled_back"
 
 
-def test_a_lost_lock_stops_the_roll_with_no_rollback(fleet_world, app_port):  # noqa: F811
+def test_a_lost_lock_stops_the_roll_with_no_rollback(fleet_world, app_port):
     ctx, cloud, _, _, _ = fleet_world
     created = cloud.create_instance
 
@@ -101,7 +101,7 @@ def test_a_lost_lock_stops_the_roll_with_no_rollback(fleet_world, app_port):  # 
     assert [entry for entry in cloud.log if entry[0] in ("create", "delete")] == [("create", "web-g2-1")]
 
 
-def test_a_second_roll_of_a_locked_fleet_refuses_naming_the_holder(fleet_world, app_port):  # noqa: F811
+def test_a_second_roll_of_a_locked_fleet_refuses_naming_the_holder(fleet_world, app_port):
     ctx, _, _, _, _ = fleet_world
     held = locking.FleetLock(ctx.folder, "web", "bake").acquire()
     with pytest.raises(LockHeld, match=f"held by bake \\(lock id {held.lock_id}\\)"):
@@ -137,7 +137,7 @@ def drift_answer(*files):
                                               for path in files], "ignored": []}
 
 
-def test_drift_reports_each_server_and_never_takes_an_unreachable_one_for_clean(fleet_world, app_port):  # noqa: F811
+def test_drift_reports_each_server_and_never_takes_an_unreachable_one_for_clean(fleet_world, app_port):
     ctx, cloud, salt, _, lines = fleet_world
     salt.fail.update({("web-g1-1", "immutable.drift"): drift_answer(),
                       ("web-g1-2", "immutable.drift"): drift_answer("/etc/webapp/webapp.conf"),
@@ -151,7 +151,7 @@ def test_drift_reports_each_server_and_never_takes_an_unreachable_one_for_clean(
     assert cloud.log == [], "drift without replace changed the cloud"
 
 
-def test_drift_replace_replaces_only_the_drifted_servers(fleet_world, app_port):  # noqa: F811
+def test_drift_replace_replaces_only_the_drifted_servers(fleet_world, app_port):
     ctx, cloud, _, _, _ = fleet_world
     report = {"versions": {"1": 3}, "drifted": ["web-g1-2"]}
     result = fleetops.replace_drifted(ctx, at_version(app_port, "1"), report)
@@ -162,7 +162,7 @@ def test_drift_replace_replaces_only_the_drifted_servers(fleet_world, app_port):
     assert record.verb == "replace"
 
 
-def test_drift_replace_refuses_a_fleet_that_does_not_run_its_pillar_version(fleet_world, app_port):  # noqa: F811
+def test_drift_replace_refuses_a_fleet_that_does_not_run_its_pillar_version(fleet_world, app_port):
     ctx, cloud, _, _, _ = fleet_world
     with pytest.raises(RollError, match=r"drift replace web: the fleet runs 1, not the pillar's 2: roll it first"):
         fleetops.replace_drifted(ctx, at_version(app_port, "2"), {"versions": {"1": 3}, "drifted": ["x"]})

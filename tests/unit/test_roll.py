@@ -1,8 +1,6 @@
 """The roll's reconciler against a fake cloud and a fake Salt (no daemons, no API): order of effects,
 failure handling, quarantine, resuming a killed roll, orphaned keys and the progress deadline."""
 
-import http.server
-import threading
 from dataclasses import replace
 
 import pytest
@@ -12,28 +10,7 @@ from salt_immutable.deadline import Deadline
 from salt_immutable.errors import CheckFailed, GateFailed, ProviderTimeout
 from salt_immutable.model import ImageRef, NodeBalancerConfigRef, NodeBalancerNode, NodeBalancerRef, ObservedServer
 from tests.support.clock import FakeClock
-
-IP = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def app_port():
-    """One healthy app on loopback: every fake server's private address points at it."""
-
-    class Healthy(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer((IP, 0), Healthy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+from tests.unit.conftest import IP
 
 
 def fleet_spec(port, **rollout):

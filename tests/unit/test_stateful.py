@@ -3,9 +3,7 @@ and a fake Salt whose servers see the volumes attached when they booted: order o
 handing the slot back, a wrong marker, resuming from every intermediate state, a scale-down."""
 
 import contextlib
-import http.server
 import json
-import threading
 from dataclasses import replace
 
 import pytest
@@ -84,25 +82,6 @@ def test_a_volume_only_moves_while_the_new_server_is_offline():
 
 
 # --------------------------------------------------------------------------- the hand-off on fakes
-
-
-@pytest.fixture(scope="module")
-def app_port():
-    """One healthy app on loopback: every fake server's private address points at it."""
-
-    class Healthy(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer((IP, 0), Healthy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 def fleet_spec(port, count=2):
