@@ -267,6 +267,35 @@ def prune(fleet=None, keep=None, test=False, wait=0, quiet=False):
                      progress=None if quiet else _progress)
 
 
+def retire(fleet=None, delete_volumes=False, test=False, wait=0, quiet=False):
+    """
+    Remove a fleet from the cloud: its Linodes (servers, leftover builders and candidates), their minion
+    keys and its managed NodeBalancer. Its Block Storage volumes are kept, tagged ``orphaned``, unless
+    ``delete_volumes=True``. Refused while the pillar still wants servers for the fleet (set its
+    ``count: 0`` or remove it first). Only what carries the project's and the fleet's tags is touched.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.retire fleet=olddb test=True
+        salt-run immutable.retire fleet=olddb delete_volumes=True
+
+    fleet
+        The fleet to retire. Required.
+    delete_volumes
+        Delete the fleet's volumes and the data on them too. Defaults to False.
+    test
+        Only list what would be removed. Defaults to False.
+    wait
+        Seconds to wait for the fleet's lock. Defaults to 0.
+    quiet
+        Print no progress lines. Defaults to False.
+    """
+    return _envelope(api.retire, __opts__, fleet, delete_volumes=delete_volumes, test=test, wait=wait,
+                     progress=None if quiet else _progress)
+
+
 def unlock(fleet=None, lock_id=None):
     """
     Break a fleet's roll/bake lock, fenced by its lock id; without ``lock_id``, show who holds it.

@@ -10,6 +10,7 @@ from salt_immutable import config, fleetops, master, names, spec
 from salt_immutable import history as records
 from salt_immutable import lock as locking
 from salt_immutable import prune as pruning
+from salt_immutable import retire as retiring
 from salt_immutable.budget import RateBudget
 from salt_immutable.errors import ImmutableError, RollError, SpecError
 from salt_immutable.linode import LinodeProvider
@@ -215,6 +216,21 @@ def drift(opts, fleet=None, replace=False, wait=0, progress=None, fire_event=Non
         return report
 
     return gather(chosen, one)
+
+
+def retire(opts, fleet, delete_volumes=False, test=False, wait=0, progress=None):
+    """Remove ``fleet``'s Linodes, keys and managed NodeBalancer, and its volumes with ``delete_volumes``.
+
+    Refused while the pillar still wants servers for it: the next roll would bring them back.
+    """
+    if not isinstance(fleet, str) or not locking.SAFE_NAME.fullmatch(fleet):
+        raise SpecError([("fleet", f"retire needs fleet=<name>, got {fleet!r}")])
+    wanted = desired_spec(opts).fleet(fleet)
+    if wanted is not None and wanted.count > 0:
+        raise SpecError([(f"{spec.ROOT}:fleets:{fleet}:count",
+                          f"retire {fleet}: the pillar still wants {wanted.count} servers; set count: 0 or remove "
+                          "the fleet from the pillar first, or the next roll brings them back")])
+    return {"result": True, **retiring.retire_fleet(context(opts, progress), fleet, delete_volumes, test, wait)}
 
 
 def prune(opts, fleet=None, keep=None, test=False, wait=0, progress=None):

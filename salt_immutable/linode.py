@@ -544,6 +544,16 @@ class LinodeProvider:
         )
         return found[0] if found else None
 
+    def list_nodebalancers(self, tags=()):
+        """The NodeBalancers carrying all of ``tags`` (an account holds few: filtered here, not by the API)."""
+        found = self._list("list nodebalancers", ",".join(tags) or None, self._client.nodebalancers, None,
+                           _nodebalancer)
+        return [nodebalancer for nodebalancer in found if set(tags) <= set(nodebalancer.tags)]
+
+    def delete_nodebalancer(self, nodebalancer_id):
+        """Delete NodeBalancer ``nodebalancer_id`` (its configs and nodes go with it); gone counts as deleted."""
+        self._delete("delete nodebalancer", nodebalancer_id, api.NodeBalancer(self._client, nodebalancer_id))
+
     def get_nodebalancer(self, nodebalancer_id):
         """A fresh read of NodeBalancer ``nodebalancer_id``."""
         return self._call(

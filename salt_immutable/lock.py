@@ -42,7 +42,7 @@ from salt_immutable.errors import LockHeld, LockLost
 log = logging.getLogger(__name__)
 
 LOCKS = "locks"
-PURPOSES = ("roll", "bake", "rollback", "prune", "replace")
+PURPOSES = ("roll", "bake", "rollback", "prune", "replace", "retire")
 POLL_SECONDS = 0.5
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _PROC = Path("/proc")

@@ -198,3 +198,12 @@ def test_prune_refuses_a_keep_that_is_no_count_of_images_before_any_cloud_call(m
     ret = runners["immutable.prune"](fleet="web", keep=keep)
     assert ret["result"] is False and ret["problems"][0]["path"] == "keep"
     assert "at least 1" in ret["problems"][0]["message"] and context["retcode"] == 1
+
+
+def test_retire_refuses_a_fleet_the_pillar_still_wants_before_any_cloud_call(master_opts, runner_loader):
+    runners, context = runner_loader(master_opts())
+    ret = runners["immutable.retire"](fleet="web", delete_volumes=True)
+    assert ret["result"] is False and context["retcode"] == 1
+    assert ret["problems"][0]["path"] == "immutable:fleets:web:count"
+    assert "still wants 3 servers" in ret["problems"][0]["message"]
+    assert runners["immutable.retire"]()["problems"][0]["message"] == "retire needs fleet=<name>, got None"

@@ -191,3 +191,19 @@ def test_a_roll_killed_in_the_middle_of_a_hand_off_is_finished_with_the_data_int
     result, _ = data_lab.roll()
     assert result.returncode == 0, f"killed when {seen}: " + result.stdout[-6000:]
     assert_fleet_holds_its_data(data_lab, target, before)
+
+
+def test_retire_removes_the_fleet_keeps_its_volumes_unless_told_and_then_deletes_them(data_lab):
+    result, data = data_lab.verb("retire", f"fleet={FLEET}")
+    assert result.returncode == 1 and "still wants 2 servers" in data["comment"]
+    data_lab.set_data(count=0)
+    result, data = data_lab.verb("retire", f"fleet={FLEET}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert data_lab.servers() == [] and data_lab.provider.find_nodebalancer(NB_LABEL) is None
+    assert not [key for key in data_lab.accepted_keys() if key.startswith(f"{FLEET}-")]
+    volumes = data_lab.volumes()
+    assert sorted(volumes) == [f"{FLEET}-data-1", f"{FLEET}-data-2"]
+    assert all("orphaned" in v.tags and v.linode_id is None for v in volumes.values())
+    result, data = data_lab.verb("retire", f"fleet={FLEET}", "delete_volumes=True")
+    assert result.returncode == 0 and data["volumes_deleted"] == sorted(volumes)
+    assert data_lab.volumes() == {}

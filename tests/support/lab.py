@@ -11,7 +11,7 @@ import salt.config
 from salt_immutable.linode import LinodeProvider
 
 BIN = Path(sys.executable).parent
-QUIET_VERBS = ("bake", "roll", "rollback", "drift", "prune")
+QUIET_VERBS = ("bake", "roll", "rollback", "drift", "prune", "retire")
 
 
 class LabHandle:
