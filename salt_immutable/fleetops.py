@@ -327,7 +327,8 @@ def operations_of(action, fleet, version, image):
 
 
 def status(ctx, fleet, folder):
-    """Desired and running versions, every server, the images (proven, running, rollback target), the lock."""
+    """Desired and running versions, every server, the images (proven, running, rollback target), the
+    volumes of a stateful fleet, the lock."""
     provider = ctx.provider
     balancer, _ = find_balancer(provider, fleet)
     snapshot, linodes = observe(provider, fleet, balancer)
@@ -353,10 +354,20 @@ def status(ctx, fleet, folder):
         "quarantined": sorted(s.label for s in linodes if QUARANTINE in s.tags),
         "nodebalancer": balancer.describe() if balancer else None,
         "images": images,
+        "volumes": volume_rows(provider, fleet, linodes) if fleet.volumes else [],
         "rollback_target": target,
         "lock": locking.holder(folder, fleet.name),
         "last_roll": last.to_json() if last else None,
     }
+
+
+def volume_rows(provider, fleet, linodes):
+    """The fleet's volumes: slot, size, the server holding each (None when detached), orphaned or not."""
+    holders = {s.id: s.label for s in linodes}
+    return [{"label": v.label, "id": v.id, "size": v.size, "slot": tag_value(v.tags, "slot:"),
+             "attached_to": holders.get(v.linode_id, v.linode_id), "orphaned": "orphaned" in v.tags}
+            for v in sorted(provider.list_volumes((names.PROJECT_TAG, names.fleet_tag(fleet.name))),
+                            key=lambda v: v.label)]
 
 
 def rollback_target(folder, current, provider, fleet):

@@ -193,6 +193,13 @@ def test_a_roll_killed_in_the_middle_of_a_hand_off_is_finished_with_the_data_int
     assert_fleet_holds_its_data(data_lab, target, before)
 
 
+def test_status_shows_which_server_holds_each_slots_volume(data_lab):
+    status = data_lab.verb("status", f"fleet={FLEET}")[1]["fleets"][FLEET]
+    holders = {slot: server.label for slot, server in data_lab.by_slot().items()}
+    assert [(v["label"], v["slot"], v["attached_to"], v["orphaned"]) for v in status["volumes"]] == [
+        (f"{FLEET}-data-1", "1", holders[1], False), (f"{FLEET}-data-2", "2", holders[2], False)]
+
+
 def test_retire_removes_the_fleet_keeps_its_volumes_unless_told_and_then_deletes_them(data_lab):
     result, data = data_lab.verb("retire", f"fleet={FLEET}")
     assert result.returncode == 1 and "still wants 2 servers" in data["comment"]
