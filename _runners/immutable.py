@@ -5,6 +5,7 @@ the library's errors into a clean failure (no traceback, non-zero exit, ``result
 """
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 try:
@@ -184,11 +185,13 @@ def status(fleet=None):
     return _envelope(api.status, __opts__, fleet=fleet)
 
 
-def history(fleet=None):
+def history(fleet=None, id=None, picture=None):
     """
     List every roll and rollback recorded on this master, oldest first: id, from → to, start, end,
     outcome, who, servers created and destroyed, the failure if any, seconds per phase; and the
-    images pruned, with their provenance (``archived_images``).
+    images pruned, with their provenance (``archived_images``). With ``id``, one roll and its timeline:
+    what happened to which server, when (created, each gate, in service, draining, destroyed, and the
+    checkpoints); ``picture`` draws that timeline into an SVG file, one lane per server.
 
     CLI Example:
 
@@ -196,11 +199,44 @@ def history(fleet=None):
 
         salt-run immutable.history
         salt-run immutable.history fleet=web --out=json
+        salt-run immutable.history fleet=web id=1a2b3c4d
+        salt-run immutable.history fleet=web id=1a2b3c4d picture=/tmp/roll.svg
 
     fleet
-        Only this fleet. Defaults to every fleet.
+        Only this fleet. Defaults to every fleet. Required with ``id`` or ``picture``.
+    id
+        The roll to show with its timeline (the ``roll_id`` of the listing). Defaults to the fleet's
+        latest roll when ``picture`` is given.
+    picture
+        Write the roll's timeline to this file as an SVG picture. Defaults to None (no picture).
     """
-    return _envelope(api.history, __opts__, fleet=fleet)
+    return _envelope(api.history, __opts__, fleet=fleet, roll_id=id, picture=picture)
+
+
+def approve(fleet=None, roll_id=None, reject=False):
+    """
+    Answer a roll that waits at a checkpoint (``rollout:checkpoints``): it goes on with the next batch,
+    or, with ``reject=True``, fails like a failed gate and rolls back (``rollout:auto_rollback``).
+
+    The roll fires ``salt/immutable/<fleet>/roll/checkpoint`` and prints the exact command when it
+    starts waiting; this fires ``salt/immutable/<fleet>/roll/approval`` with the roll's id.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run immutable.approve fleet=web
+        salt-run immutable.approve fleet=web roll_id=1a2b3c4d
+        salt-run immutable.approve fleet=web roll_id=1a2b3c4d reject=True
+
+    fleet
+        The fleet whose roll waits. Required.
+    roll_id
+        The roll to answer. Defaults to the fleet's running roll on this master.
+    reject
+        Reject instead of approving. Defaults to False.
+    """
+    return _envelope(api.approve, __opts__, fleet, roll_id=roll_id, reject=reject)
 
 
 def drift(fleet=None, replace=False, wait=0, quiet=False):
@@ -320,6 +356,10 @@ def unlock(fleet=None, lock_id=None):
 
 
 def _progress(message):
+    if __opts__.get("output") not in (None, "immutable_progress"):
+        # --out=json or yaml: stdout must hold one parseable document, so progress goes to stderr.
+        print(message, file=sys.stderr, flush=True)
+        return
     __jid_event__.fire_event({"message": message, "outputter": "immutable_progress"}, "progress")
 
 

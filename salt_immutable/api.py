@@ -6,14 +6,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from salt_immutable import bake as baking
-from salt_immutable import config, fleetops, master, names, spec
+from salt_immutable import config, fleetops, master, names, spec, timeline
 from salt_immutable import history as records
 from salt_immutable import lock as locking
 from salt_immutable import prune as pruning
 from salt_immutable import retire as retiring
 from salt_immutable.budget import RateBudget
-from salt_immutable.errors import ImmutableError, RollError, SpecError
+from salt_immutable.errors import ConfigError, ImmutableError, RollError, SpecError
 from salt_immutable.linode import LinodeProvider
+from salt_immutable.roll import approval_tag
 
 
 def desired_spec(opts, fleet=None):
@@ -35,8 +36,9 @@ def chosen_fleets(opts, fleet=None):
 def checked_version(fleet_spec, version):
     """``version`` (a quoted CLI string) or the pillar's; SpecError when it cannot name an image."""
     if version is not None and not isinstance(version, str):
-        raise SpecError([("version", f'expected a quoted version such as version="1.10", got {version!r} '
-                                     "(salt-run reads an unquoted version as a number)")])
+        raise SpecError([("version", f"expected a version string, got the number {version!r}: salt-run reads "
+                                     "version=1.10 as a number; quote it for salt-run inside the shell's quotes: "
+                                     "version='\"1.10\"'")])
     version = version or fleet_spec.version
     problem = names.label_problem(names.image_label(fleet_spec.name, version))
     if problem:
@@ -194,13 +196,51 @@ def status(opts, fleet=None):
     return {"result": True, "fleets": {f.name: fleetops.status(ctx, f, ctx.folder) for f in chosen_fleets(opts, fleet)}}
 
 
-def history(opts, fleet=None):
-    """Every roll and rollback recorded on this master, oldest first, and the images pruned since."""
+def history(opts, fleet=None, roll_id=None, picture=None):
+    """Every roll and rollback recorded on this master, oldest first, and the images pruned since.
+
+    With ``roll_id`` (or ``picture``, which defaults to the fleet's latest roll), one roll with its
+    timeline of events; ``picture`` is a file the timeline is drawn into, as SVG.
+    """
     if fleet is not None:
         desired_spec(opts, fleet)
     folder = state_folder(opts)
-    return {"result": True, "rolls": fleetops.history_rows(folder, fleet),
-            "archived_images": records.archived_images(folder, fleet)}
+    if roll_id is None and picture is None:
+        return {"result": True, "rolls": fleetops.history_rows(folder, fleet),
+                "archived_images": records.archived_images(folder, fleet)}
+    if fleet is None:
+        raise SpecError([("fleet", "a roll's timeline needs fleet=<name> with id=<roll id> or picture=<file.svg>")])
+    record = records.find(folder, fleet, roll_id)
+    ret = {"result": True, "roll": record.to_json(with_events=True)}
+    if picture is not None:
+        ret["picture"] = write_picture(picture, ret["roll"])
+    return ret
+
+
+def write_picture(path, roll):
+    """Draw ``roll``'s timeline into ``path`` (SVG); the absolute path written."""
+    path = os.path.abspath(str(path))
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(timeline.render_svg(roll))
+    except OSError as err:
+        raise ConfigError(f"history: write the timeline picture {path}: {err.strerror}") from err
+    return path
+
+
+def approve(opts, fleet, roll_id=None, reject=False):
+    """Answer the checkpoint a roll of ``fleet`` waits at (its running roll unless ``roll_id``)."""
+    if not isinstance(fleet, str) or not locking.SAFE_NAME.fullmatch(fleet):
+        raise SpecError([("fleet", f"approve needs fleet=<name>, got {fleet!r}")])
+    if roll_id is None:
+        running = [r for r in records.records(state_folder(opts), fleet) if r.outcome == records.RUNNING]
+        if not running:
+            raise RollError(f"approve {fleet}: no roll of {fleet} is running on this master")
+        roll_id = running[-1].roll_id
+    answer = {"fleet": fleet, "roll_id": str(roll_id), "approved": not reject, "user": operator_name()}
+    master.SaltMaster(opts).fire(approval_tag(fleet), answer)
+    verdict = "rejected" if reject else "approved"
+    return {"result": True, "comment": f"{verdict} the checkpoint of roll {roll_id} of {fleet}", **answer}
 
 
 def drift(opts, fleet=None, replace=False, wait=0, progress=None, fire_event=None):

@@ -1,7 +1,8 @@
 """``make demo``: the whole story on the lab, driven with salt-run as an operator would.
 
 Lab up; roll the example fleet (which bakes 1.0.0 first) onto 3 servers behind a managed NodeBalancer;
-bump the pillar file to 1.1.0 and roll again while a load generator requests the NodeBalancer; status;
+bump the pillar file to 1.1.0 and roll again while a load generator requests the NodeBalancer; draw that
+roll's timeline (``roll-timeline.svg`` in the demo folder); status;
 history; rollback to 1.0.0; lab down. A summary ends it: versions, servers replaced, failed requests,
 the time of each phase and the Linode API requests per replaced server (the emulator's counters).
 """
@@ -75,12 +76,14 @@ class Demo:
 
     def salt_run(self, *args, quiet=False):
         """``salt-run immutable.<verb>``: progress streams to the terminal, or the JSON return comes back."""
-        argv = [SALT_RUN, "-c", str(self.paths.config_dir), *args]
+        argv = [SALT_RUN, "-c", str(self.paths.config_dir), *args, "--out=json"]
         if not quiet:
             self.say("$ salt-run " + " ".join(args))
-            subprocess.run([*argv, "--out=quiet"], check=True)  # the progress lines tell it; the summary follows
+            sys.stdout.flush()
+            # With --out=json the progress lines go to stderr: shown here as they come; the summary tells the rest.
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=sys.stdout)
             return None
-        done = subprocess.run([*argv, "--out=json"], check=True, capture_output=True, text=True)
+        done = subprocess.run(argv, check=True, capture_output=True, text=True)
         return json.loads(done.stdout)
 
     def set_version(self, version):
@@ -116,6 +119,9 @@ def run(root, say=print):
         requests = demo.api_requests() - before
         say(f"load: {load.ok + len(load.failed)} requests through the NodeBalancer during the roll, "
             f"{len(load.failed)} failed; answers came from releases {', '.join(sorted(load.releases))}")
+        picture = demo.root / "roll-timeline.svg"
+        demo.salt_run("immutable.history", f"fleet={FLEET}", f"picture={picture}", quiet=True)
+        say(f"the roll's timeline, one lane per server: {picture}")
         status = demo.salt_run("immutable.status", f"fleet={FLEET}", quiet=True)["fleets"][FLEET]
         say(status_lines(status))
         demo.salt_run("immutable.rollback", f"fleet={FLEET}")

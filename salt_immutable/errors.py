@@ -127,6 +127,15 @@ class GateFailed(ImmutableError):
         super().__init__(f"{server} failed the {gate} gate: {cause}")
 
 
+class CheckpointFailed(GateFailed):
+    """A roll's approval checkpoint was rejected or not approved in time: the roll fails as on a failed gate."""
+
+    def __init__(self, batch, cause):
+        self.batch = batch
+        self.server, self.gate, self.cause = None, "checkpoint", str(cause)
+        ImmutableError.__init__(self, f"checkpoint after batch {batch}: {cause}")
+
+
 class RollError(ImmutableError):
     """A roll failed. ``report`` is the fleet's roll result: what failed, where, and the state it is left in."""
 

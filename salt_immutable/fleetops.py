@@ -21,6 +21,7 @@ from salt_immutable.roll import (
     VERSION_PREFIX,
     Roll,
     RollJob,
+    Timeline,
     delete_orphan_keys,
     ensure_balancer,
     failure_of,
@@ -113,7 +114,7 @@ class FleetRoll:
         self.ctx, self.fleet, self.version, self.verb = ctx, fleet, version, verb
         self.quarantine, self.lock, self.replace = quarantine, fleet_lock, tuple(replace)
         self.timer = Timer(ctx.clock)
-        self.jobs, self.record, self.previous = [], None, None
+        self.jobs, self.record, self.previous, self.timeline = [], None, None, None
 
     def run(self):
         provider = self.ctx.provider
@@ -128,6 +129,7 @@ class FleetRoll:
         self.previous = running_version(snapshot)
         self.record = history.start(self.ctx.folder, self.fleet.name, self.verb, sorted(snapshot.versions()),
                                     self.version, self.ctx.user)
+        self.timeline = Timeline(self.ctx.clock)
         self.fire("started", **{"from": self.record.from_versions}, count=self.fleet.count)
         running = ", ".join(self.record.from_versions) or "no servers"
         self.ctx.say(self.fleet.name, f"{self.verb} {self.record.roll_id}: {running} → {self.version} "
@@ -168,7 +170,9 @@ class FleetRoll:
             balancer=balancer, quarantine=self.quarantine, replace=self.replace, progress=self.ctx.progress,
             fire=self.ctx.fire,
             fence=self.lock.check, after_batch=self.save_progress, clock=self.ctx.clock,
-            sleep=self.ctx.sleep,
+            sleep=self.ctx.sleep, timeline=self.timeline,
+            # Only a roll forward pauses for approval: never a rollback, an auto-rollback or a replacement.
+            checkpoints=self.fleet.rollout.checkpoints if self.verb == "roll" and not self.jobs else (),
         ))
         return self.jobs[-1]
 
@@ -181,6 +185,7 @@ class FleetRoll:
                 if label not in self.record.destroyed:
                     self.record.destroyed.append(label)
         self.record.timings = dict(self.timer.timings)
+        self.record.events = list(self.timeline.events)
         history.save(self.ctx.folder, self.record)
 
     def abandon(self, err):
@@ -198,6 +203,7 @@ class FleetRoll:
         rolls_back = isinstance(err, (GateFailed, ProviderTimeout)) and self.fleet.rollout.auto_rollback
         if rolls_back and self.previous and self.previous != self.version:
             back_to = self.previous
+            self.timeline.mark(None, "rollback", to=back_to)
             try:
                 self.timer.run("rollback", self.roll_back, back_to, balancer)
                 outcome = history.ROLLED_BACK

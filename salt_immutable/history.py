@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from salt_immutable.errors import RollError
 from salt_immutable.lock import check_name, process_alive, process_start, utc_iso, write_json
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,17 @@ class RollRecord:
     destroyed: list[str] = field(default_factory=list)
     failure: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)  # the roll's timeline (see roll.Timeline)
     pid: int | None = None
     host: str | None = None
     pid_start: int | None = None
 
-    def to_json(self):
-        """The record as a JSON-ready dict."""
-        return asdict(self)
+    def to_json(self, with_events=False):
+        """The record as a JSON-ready dict; its timeline's events only ``with_events`` (they are many)."""
+        data = asdict(self)
+        if not with_events:
+            data.pop("events")
+        return data
 
     @classmethod
     def from_json(cls, data):
@@ -117,7 +122,7 @@ def start(folder, fleet, verb, from_versions, to_version, user, roll_id=None, *,
 
 def save(folder, record):
     """Write ``record`` to its file, atomically (temporary file + ``os.replace``)."""
-    write_json(record_path(folder, record), record.to_json())
+    write_json(record_path(folder, record), record.to_json(with_events=True))
 
 
 def finish(folder, record, outcome, failure=None, *, clock=time.time):
@@ -148,6 +153,18 @@ def records(folder, fleet=None):
         folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
     found = [_read(path) for sub in folders if sub.is_dir() for path in sorted(sub.glob("*.json"))]
     return sorted((record for record in found if record is not None), key=_order)
+
+
+def find(folder, fleet, roll_id=None):
+    """The record of ``fleet``'s roll ``roll_id`` (its latest roll when None); RollError names what is known."""
+    known = records(folder, fleet)
+    if roll_id is None and known:
+        return known[-1]
+    found = [record for record in known if record.roll_id == str(roll_id)]
+    if not found:
+        ids = ", ".join(record.roll_id for record in known[-10:]) or "none"
+        raise RollError(f"history {fleet}: no roll {roll_id} recorded on this master (latest: {ids})")
+    return found[-1]
 
 
 def mark_interrupted(folder, fleet, *, clock=time.time):

@@ -105,6 +105,14 @@ def free_port():
         return probe.getsockname()[1]
 
 
+# The README's reactor recipes (salt/reactor/immutable): they act only once immutable_reactor: sets their
+# webhook or approval secret (``lab.up(extra_config=...)``).
+REACTOR = [
+    {f"salt/immutable/*/{event}": ["salt://reactor/immutable/notify.sls"]}
+    for event in ("roll/failed", "roll/rolled_back", "roll/checkpoint", "bake/*")
+] + [{"salt/netapi/hook/immutable/approve": ["salt://reactor/immutable/approve.sls"]}]
+
+
 def master_config(paths, api_url, token, state_tree, pillar_tree):
     """The master config of the README, rooted in the lab folder."""
     return {
@@ -118,6 +126,7 @@ def master_config(paths, api_url, token, state_tree, pillar_tree):
         "file_roots": {"base": [str(state_tree), str(loader.FACES)]},
         "pillar_roots": {"base": [str(pillar_tree)]},
         "immutable": {"api_url": api_url, "linode_token": token, "poll_interval": 0.5},
+        "reactor": REACTOR,
     }
 
 
@@ -194,8 +203,10 @@ def _reap(pid):
         os.waitpid(pid, os.WNOHANG)
 
 
-def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="namespace"):
-    """Start the lab in ``root`` (idempotent: a running lab is left as it is); returns its info."""
+def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="namespace", extra_config=None):
+    """Start the lab in ``root`` (idempotent: a running lab is left as it is); returns its info.
+
+    ``extra_config`` is merged into the master config (top-level keys, such as ``immutable_reactor``)."""
     paths = LabPaths(Path(root).resolve())
     if status(root)["running"]:
         return status(root)
@@ -213,7 +224,8 @@ def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="names
     config_file.unlink(missing_ok=True)
     descriptor = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the token
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(yaml.safe_dump(master_config(paths, api_url, token, state_tree, pillar_tree)))
+        handle.write(yaml.safe_dump({**master_config(paths, api_url, token, state_tree, pillar_tree),
+                                     **(extra_config or {})}))
     try:
         _start_processes(paths, port, time_scale, machines, token)
         paths.info_file.write_text(json.dumps({"api_url": api_url, "config_dir": str(paths.config_dir)}))

@@ -127,6 +127,20 @@ class SaltMaster:
         with salt.utils.event.get_master_event(self.opts, self.opts["sock_dir"], listen=False) as bus:
             bus.fire_event(data, tag)
 
+    def await_event(self, tag, matches, timeout, before=None):
+        """Listen on the master event bus, call ``before`` (it may fire the request being answered), then
+        wait up to ``timeout`` seconds for an event under ``tag`` whose data ``matches``; its data, or None."""
+        with salt.utils.event.get_master_event(self.opts, self.opts["sock_dir"], listen=True) as bus:
+            bus.subscribe(tag)
+            if before is not None:
+                before()
+            end = time.monotonic() + timeout
+            while (left := end - time.monotonic()) > 0:
+                event = bus.get_event(wait=min(left, 5), tag=tag, full=True)
+                if event and isinstance(event.get("data"), dict) and matches(event["data"]):
+                    return event["data"]
+        return None
+
     def state_tree_commit(self):
         """The git commit of the first state tree folder, when it is a git checkout."""
         roots = (self.opts.get("file_roots") or {}).get("base") or []

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 from salt_immutable import checks, names, seed
 from salt_immutable.bake import PROVEN_TAG, ROLE_TAG_PREFIX, http_url
-from salt_immutable.errors import CheckFailed, GateFailed, ImmutableError, ProviderTimeout, RollError
+from salt_immutable.errors import (
+    CheckFailed,
+    CheckpointFailed,
+    GateFailed,
+    ImmutableError,
+    ProviderTimeout,
+    RollError,
+)
 from salt_immutable.rollout import planner
 from salt_immutable.rollout.math import fenceposts
 
@@ -204,6 +211,34 @@ def delete_orphan_keys(salt, fleet, linodes, say):
         salt.delete_key(key)
 
 
+class Timeline:
+    """What happened to which server, when: the events of a roll's record, in seconds since it started.
+
+    Each event is ``{"at": seconds, "server": label or None (fleet-wide), "event": kind, ...}``; the kinds
+    are ``created``, ``gate`` (``gate``: its name), ``failed`` (``gate``), ``in_service``, ``draining``,
+    ``destroyed``, ``quarantined``, and fleet-wide ``batch``, ``checkpoint``, ``approved``, ``rejected``,
+    ``checkpoint_timeout`` and ``rollback``. :mod:`salt_immutable.timeline` draws them.
+    """
+
+    def __init__(self, clock):
+        self.clock, self.origin, self.events = clock, clock(), []
+
+    def mark(self, server, kind, **extra):
+        self.events.append({"at": round(self.clock() - self.origin, 2), "server": server, "event": kind, **extra})
+
+
+def approval_tag(fleet):
+    """The master event that approves (or rejects) a checkpoint of ``fleet``'s roll."""
+    return f"salt/immutable/{fleet}/roll/approval"
+
+
+def answers_checkpoint(roll_id):
+    """Whether an approval event is for roll ``roll_id`` and came from the master (``immutable.approve``,
+    a reactor, salt-api). A minion's ``event.send`` reaches the bus too, under any tag, but the master marks
+    it with the minion's ``id`` and ``cmd: _minion_event``: code on a server must not approve its own roll."""
+    return lambda data: data.get("roll_id") == roll_id and "id" not in data and data.get("cmd") != "_minion_event"
+
+
 @dataclass
 class RollJob:
     """Everything one roll of one fleet needs; the Salt and Linode sides are injected."""
@@ -223,6 +258,8 @@ class RollJob:
     fire: object = None
     fence: object = None  # called before each batch: raises when the fleet lock was lost
     after_batch: object = None  # called after each batch (the roll's record is saved there)
+    checkpoints: tuple = ()  # batch numbers after which the roll waits for approval
+    timeline: Timeline | None = None
     clock: object = time.monotonic
     sleep: object = time.sleep
     created: list = field(default_factory=list)
@@ -243,6 +280,8 @@ class Roll:
         self.job = job
         self.fleet = job.fleet
         self.rollout = job.fleet.rollout
+        if job.timeline is None:
+            job.timeline = Timeline(job.clock)
 
     # ------------------------------------------------------------------ the loop
 
@@ -251,12 +290,15 @@ class Roll:
         delete_orphan_keys(self.job.salt, self.fleet.name, linodes, self.say)
         goal = goal_for(self.fleet, self.job.version, next_generation(linodes), self.job.replace)
         self.generation = goal.generation
-        stalled = None
+        stalled = checkpoint = None
         while True:
             result = planner.plan(goal, snapshot.view())
             if result.complete:
                 return snapshot
-            if not result.actions:
+            if checkpoint is not None:
+                self.checkpoint(checkpoint)
+                checkpoint = None
+            elif not result.actions:
                 stalled = stalled or self.deadline()
                 stalled.check("roll", self.fleet.name, f"no progress: {result.waiting}")
                 self.say(f"waiting: {result.waiting}")
@@ -264,6 +306,7 @@ class Roll:
             else:
                 stalled = None
                 self.run_batch(result, snapshot)
+                checkpoint = len(self.job.batches) if len(self.job.batches) in self.job.checkpoints else None
             snapshot, _ = self.observe()
 
     def observe(self):
@@ -276,6 +319,7 @@ class Roll:
         if self.job.fence is not None:
             self.job.fence()
         number = len(self.job.batches) + 1
+        self.mark(None, "batch", batch=number)
         counts = result.counts
         self.job.peak = max(self.job.peak, counts["total"] + len(result.of_kind(planner.CREATE)))
         self.say(f"batch {number}: " + "; ".join(f"{a.kind} {a.label} ({a.reason})" for a in result.actions))
@@ -324,6 +368,7 @@ class Roll:
         except ImmutableError as err:
             raise GateFailed(label, "create", err) from err
         self.job.created.append(label)
+        self.mark(label, "created")
         self.say(f"{label}: created from {self.job.image.id} ({server.private_ip})")
         return server
 
@@ -350,6 +395,7 @@ class Roll:
         if self.rollout.warmup:
             self.gate(label, "warmup", lambda: self.warm_up(server, deadline))
         provider.set_instance_tags(server.id, (*server.tags, SVC_IN))
+        self.mark(label, "in_service")
         self.say(f"{label}: in service")
 
     def gate(self, label, name, check):
@@ -357,9 +403,35 @@ class Roll:
         try:
             value = check()
         except ImmutableError as err:
+            self.mark(label, "failed", gate=name)
             raise GateFailed(label, name, err) from err
+        self.mark(label, "gate", gate=name)
         self.say(f"{label}: {name} passed ({self.job.clock() - started:.1f} s)")
         return value
+
+    def checkpoint(self, batch):
+        """Wait after ``batch`` for ``salt-run immutable.approve``: the request is fired only once the
+        roll listens, so that a quick approver cannot be missed. A rejection or the timeout raises
+        :class:`~salt_immutable.errors.CheckpointFailed`."""
+        timeout, roll_id = self.rollout.checkpoint_timeout, self.job.roll_id
+        approve = f"salt-run immutable.approve fleet={self.fleet.name} roll_id={roll_id}"
+
+        def ask():
+            self.mark(None, "checkpoint", batch=batch)
+            self.fire("checkpoint", batch=batch, timeout=timeout, approve=approve)
+            self.say(f"checkpoint after batch {batch}: waiting up to {timeout:g} s for approval: {approve} "
+                     "(or reject=True)")
+
+        answer = self.job.salt.await_event(approval_tag(self.fleet.name), answers_checkpoint(roll_id), timeout, ask)
+        if answer is None:
+            self.mark(None, "checkpoint_timeout", batch=batch)
+            raise CheckpointFailed(batch, f"not approved within {timeout:g} s")
+        who = answer.get("user") or "someone"
+        if answer.get("approved") is not True:
+            self.mark(None, "rejected", batch=batch)
+            raise CheckpointFailed(batch, f"rejected by {who}")
+        self.mark(None, "approved", batch=batch)
+        self.say(f"checkpoint after batch {batch}: approved by {who}, going on")
 
     def salt_timeout(self, deadline):
         return max(10, int(deadline.remaining()))
@@ -404,6 +476,7 @@ class Roll:
         if SVC_DRAIN not in server.tags:
             tags = (*(tag for tag in server.tags if tag != SVC_IN), SVC_DRAIN)
             provider.set_instance_tags(server.id, tags)
+        self.mark(server.label, "draining")
         if node is not None:
             if node.mode != "drain":
                 provider.update_node(balancer.nodebalancer.id, balancer.config.id, node.id, mode="drain")
@@ -420,6 +493,7 @@ class Roll:
         finally:
             self.job.salt.delete_key(server.label)
         self.job.destroyed.append(server.label)
+        self.mark(server.label, "destroyed")
         self.say(f"{server.label}: destroyed")
 
     def discard(self, labels):
@@ -443,9 +517,13 @@ class Roll:
             provider.delete_node(balancer.nodebalancer.id, balancer.config.id, node.id)
         provider.set_instance_tags(server.id, (*server.tags, QUARANTINE))
         provider.shutdown(server.id)
+        self.mark(server.label, "quarantined")
         self.say(f"{server.label}: stopped and tagged {QUARANTINE} for debugging (its key is kept)")
 
     # ------------------------------------------------------------------ reporting
+
+    def mark(self, server, kind, **extra):
+        self.job.timeline.mark(server, kind, **extra)
 
     def say(self, message):
         if self.job.progress is not None:

@@ -72,6 +72,15 @@ def _seconds(value):
     return value
 
 
+def _batch_numbers(value):
+    if not isinstance(value, list) or not all(isinstance(item, int) and not isinstance(item, bool) and item >= 1
+                                              for item in value):
+        raise _Invalid(f"expected a list of batch numbers >= 1 such as [1], got {_describe(value)}")
+    if len(set(value)) != len(value):
+        raise _Invalid(f"lists a batch twice: {value!r}")
+    return tuple(sorted(value))
+
+
 def _boolean(value):
     if not isinstance(value, bool):
         raise _Invalid(f"expected true or false, got {_describe(value)}")
@@ -207,6 +216,12 @@ class RolloutSpec:
     warmup: float = _setting(_seconds, 0, doc="seconds a new server must stay healthy before it counts")
     progress_deadline: int = _setting(_integer(1), 900, doc="seconds a batch may take before the roll fails")
     auto_rollback: bool = _setting(_boolean, True, doc="roll back to the last good version on failure")
+    checkpoints: tuple = _setting(
+        _batch_numbers, (), doc="batches after which a roll waits for salt-run immutable.approve (not rollbacks)"
+    )
+    checkpoint_timeout: float = _setting(
+        _seconds, 1800, doc="seconds a checkpoint waits for approval before the roll fails and rolls back"
+    )
 
 
 def _nodebalancer_label(value):

@@ -220,7 +220,11 @@ class StatefulRoll(Roll):
         delete_orphan_keys(self.job.salt, self.fleet.name, linodes, self.say)
         self.generation = next_generation(linodes)
         for slot in range(1, self.fleet.count + 1):
+            batches = len(self.job.batches)
             self.run_slot(slot)
+            if len(self.job.batches) > batches and len(self.job.batches) in self.job.checkpoints \
+                    and slot < self.fleet.count:
+                self.checkpoint(len(self.job.batches))
         self.retire_extra_slots()
         return self.observe()[0]
 

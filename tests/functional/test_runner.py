@@ -2,8 +2,10 @@
 
 import inspect
 import pickle
+import shlex
 
 import pytest
+import salt.utils.args
 
 from salt_immutable import errors
 from tests.support.emulator import EMULATOR_TOKEN
@@ -72,7 +74,11 @@ def test_bake_refuses_a_version_that_salt_run_read_as_a_number(master_opts, runn
     runners, context = runner_loader(master_opts())
     ret = runners["immutable.bake"](fleet="web", version=1.1)
     assert ret["result"] is False and context["retcode"] == 1
-    assert ret["problems"][0]["message"].startswith('expected a quoted version such as version="1.10", got 1.1')
+    message = ret["problems"][0]["message"]
+    assert message.startswith("expected a version string, got the number 1.1: ")
+    advice = message.rsplit(": ", 1)[1].removeprefix("version=")  # what the operator types after version=
+    _args, kwargs = salt.utils.args.parse_input([f"version={shlex.split(advice)[0]}"], condition=False)
+    assert kwargs["version"] == "1.10", "the advice must survive the shell and salt-run's argument parsing"
 
 
 def test_token_in_master_config_never_reaches_the_return(master_opts, runner_loader):
@@ -128,7 +134,7 @@ def test_roll_and_rollback_refuse_a_version_salt_run_read_as_a_number(master_opt
     for ret in (runners["immutable.roll"](fleet="web", version=1.1),
                 runners["immutable.rollback"](fleet="web", to=1.1)):
         assert ret["result"] is False and ret["retcode"] == 1 and context["retcode"] == 1
-        assert ret["problems"][0]["message"].startswith('expected a quoted version such as version="1.10"')
+        assert ret["problems"][0]["message"].startswith("expected a version string, got the number 1.1")
 
 
 def test_rollback_and_unlock_need_a_fleet(master_opts, runner_loader):

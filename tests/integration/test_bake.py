@@ -20,7 +20,7 @@ import yaml
 from salt_immutable import lab, seed
 from salt_immutable.errors import SaltCallError
 from salt_immutable.master import SaltMaster
-from tests.support.lab import LabHandle
+from tests.support.lab import LabHandle, WebhookReceiver
 from tests.support.saltconfig import REPO
 
 BIN = Path(sys.executable).parent
@@ -46,11 +46,15 @@ def bake_lab(tmp_path_factory):
             top.write(f"  '{{{{ builders(\"{fleet}\") }}}}':\n    - match: compound\n    - webapp.bake\n")
     (pillar / "webapp/bake.sls").write_text(yaml.safe_dump({"webapp": {"build_token": BAKE_MARKER}}))
     (pillar / "webapp/secrets.sls").write_text(yaml.safe_dump({"webapp": {"api_key": BOOT_MARKER}}))
-    info = lab.up(root / "lab", state_tree=states, pillar_tree=pillar, time_scale=0.02)
-    try:
-        yield LabHandle(root / "lab", info)
-    finally:
-        lab.down(root / "lab")
+    with WebhookReceiver() as webhook:
+        info = lab.up(root / "lab", state_tree=states, pillar_tree=pillar, time_scale=0.02,
+                      extra_config={"immutable_reactor": {"webhook": webhook.url}})
+        try:
+            handle = LabHandle(root / "lab", info)
+            handle.webhook = webhook
+            yield handle
+        finally:
+            lab.down(root / "lab")
 
 
 @pytest.fixture(scope="module")
@@ -183,18 +187,25 @@ def test_capture_fault_fails_the_bake_and_leaves_nothing(bake_lab):
     assert not [key for key in bake_lab.accepted_keys() if key.startswith("capturefault-")]
 
 
-def test_a_failing_bake_fires_its_phases_on_the_master_event_bus_and_no_key(bake_lab):
+def test_a_failing_bake_stops_the_orchestration_fires_its_phases_and_the_reactor_posts_it(bake_lab):
     watcher = subprocess.Popen(
         [str(BIN / "salt-run"), "-c", str(bake_lab.config_dir), "state.event", "tagmatch=*", "count=-1"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
         time.sleep(5)  # let the watcher subscribe before the bake fires anything
-        result, data = bake_lab.bake("broken")
+        result, states = bake_lab.orch("orch.immutable.roll", {"fleet": "broken"})
         time.sleep(2)
     finally:
         watcher.terminate()
         out, _ = watcher.communicate(timeout=30)
+    assert result.returncode != 0, result.stdout[-4000:]
+    image, servers, images = states.values()
+    assert image["result"] is False
+    assert image["comment"].startswith("bake broken@1.0.0 failed in configure: bake states failed on "
+                                       "broken-1.0.0-build: this-state-fails")
+    for skipped in (servers, images):
+        assert skipped["result"] is False and skipped["comment"].startswith("One or more requisite failed")
     assert "PRIVATE KEY" not in out, "a minion's private key was fired on the master event bus"
     events = [line.split("\t", 1) for line in out.splitlines() if line.startswith("salt/immutable/broken/")]
     seen = [(tag, json.loads(data)["status"]) for tag, data in events]
@@ -203,8 +214,12 @@ def test_a_failing_bake_fires_its_phases_on_the_master_event_bus_and_no_key(bake
         ("salt/immutable/broken/bake/builder", "finished"),
         ("salt/immutable/broken/bake/configure", "started"),
         ("salt/immutable/broken/bake/configure", "failed"),
-    ]
+    ], "a roll started although its image failed"
     failed = json.loads(events[-1][1])
     assert failed["fleet"] == "broken" and "this-state-fails" in failed["error"]
-    assert_failed_cleanly(bake_lab, "broken", "configure", "bake states failed on broken-1.0.0-build: this-state-fails",
-                          result, data)
+    assert bake_lab.provider.list_fleet("broken") == []
+    assert not [key for key in bake_lab.accepted_keys() if key.startswith("broken-")]
+    posted = bake_lab.webhook.wait_for(lambda body: body["fleet"] == "broken", 60)
+    assert posted is not None and posted["text"].startswith("bake of broken@1.0.0 failed in configure: ")
+    statuses = [body["event"]["status"] for body in bake_lab.webhook.received if body["fleet"] == "broken"]
+    assert statuses == ["failed"], "only a failed phase is posted"

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -32,3 +33,7 @@ def test_demo_rolls_bumps_under_load_rolls_back_and_stops_everything(tmp_path):
     for pid_file in (folder / "run").glob("*.pid"):
         raise AssertionError(f"{pid_file} left behind")
     assert str(folder) not in Path("/proc/mounts").read_text()
+    assert "the roll's timeline, one lane per server: " in out
+    picture = ElementTree.parse(folder / "roll-timeline.svg").getroot()
+    lanes = sorted(element.get("data-server") for element in picture.iter() if element.get("data-server"))
+    assert lanes == ["web-g1-1", "web-g1-2", "web-g1-3", "web-g2-1", "web-g2-2", "web-g2-3"]

@@ -91,6 +91,27 @@ def test_classic_sync_installs_the_runner_into_extension_modules(classic_master)
     assert_example_plan(classic_master.salt_run_cli().run("immutable.plan", "offline=True"))
 
 
+def assert_orchestration_states_load(master):
+    """The orchestration states answer (here: an unknown fleet, named by its pillar path): they were loaded."""
+    result = master.salt_run_cli().run("state.orch", "orch.immutable.bake", 'pillar={"fleet": "nope"}')
+    assert result.returncode != 0
+    (returns,) = result.data.values() if "data" not in result.data else result.data["data"].values()
+    (state,) = returns.values()
+    assert state["result"] is False and "immutable:fleets:nope: no such fleet" in state["comment"], state
+
+
+def test_the_entry_point_gives_orchestration_the_states(pip_master):
+    assert_orchestration_states_load(pip_master)
+
+
+def test_classic_sync_installs_the_orchestration_states(classic_master):
+    synced = classic_master.salt_run_cli().run("saltutil.sync_states")
+    assert synced.returncode == 0 and "states.immutable" in synced.data
+    synced_file = Path(classic_master.config["extension_modules"]) / "states" / "immutable.py"
+    assert filecmp.cmp(synced_file, REPO / "_states" / "immutable.py", shallow=False)
+    assert_orchestration_states_load(classic_master)
+
+
 def test_classic_minions_sync_the_module_from_the_repository(classic_master, classic_minion, release_file):
     salt = classic_master.salt_cli()
     synced = salt.run("saltutil.sync_modules", minion_tgt=classic_minion.id)

@@ -25,9 +25,16 @@ def wheel(tmp_path_factory):
 
 
 def test_wheel_carries_the_faces_as_real_files(wheel):
-    for face in ("_runners/immutable.py", "_modules/immutable.py", "_output/immutable_progress.py"):
+    faces = ("_runners/immutable.py", "_states/immutable.py", "_modules/immutable.py", "_output/immutable_progress.py")
+    for face in faces:
         shipped = wheel.read(f"salt_immutable/faces/{face}")
         assert shipped == (REPO / face).read_bytes(), face
+
+
+def test_wheel_carries_the_orchestration_files_and_reactor_recipes(wheel):
+    for sls in ("orch/immutable/bake.sls", "orch/immutable/roll.sls", "orch/immutable/multi_fleet.sls",
+                "reactor/immutable/notify.sls", "reactor/immutable/approve.sls"):
+        assert wheel.read(f"salt_immutable/faces/{sls}") == (REPO / "salt" / sls).read_bytes(), sls
 
 
 def test_wheel_registers_the_salt_loader_entry_point(wheel):
@@ -44,9 +51,10 @@ def test_wheel_ships_the_emulator(wheel):
 
 def test_entry_point_names_existing_runner_folder():
     dirs = loader.extension_dirs()
-    assert set(dirs) == {"runners", "output"}
-    (runners,) = dirs["runners"]
-    assert (Path(runners) / "immutable.py").read_bytes() == (REPO / "_runners/immutable.py").read_bytes()
+    assert set(dirs) == {"runners", "states", "output"}
+    for kind, folder in (("runners", "_runners"), ("states", "_states")):
+        (path,) = dirs[kind]
+        assert (Path(path) / "immutable.py").read_bytes() == (REPO / folder / "immutable.py").read_bytes()
 
 
 def test_file_root_command_prints_the_folder_minions_sync_from(capsys):

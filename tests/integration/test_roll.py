@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -21,12 +22,14 @@ from linode_api4 import LinodeClient
 from salt_immutable import lab
 from salt_immutable.demo import LoadGenerator
 from salt_immutable.master import SaltMaster
-from tests.support.lab import BIN, LabHandle
+from tests.support.lab import BIN, LabHandle, WebhookReceiver
 from tests.support.saltconfig import REPO
 
 FLEET = "web"
 NB_LABEL = "web-lb"
 ROLL_TIMEOUT = 600
+APPROVAL_SECRET = secrets.token_hex(16)
+PLAIN_ROLLOUT = {"max_surge": 1, "max_unavailable": 0}
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +37,22 @@ def roll_lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("roll")
     pillar = root / "pillar"
     shutil.copytree(REPO / "pillar", pillar)
-    info = lab.up(root / "lab", state_tree=REPO / "salt", pillar_tree=pillar, time_scale=0.01)
-    handle = RollLab(root / "lab", info, pillar)
-    handle.set_web(version="1.0.0")
-    try:
-        yield handle
-    finally:
-        lab.down(root / "lab")
+    with WebhookReceiver() as webhook:
+        reactor = {"immutable_reactor": {"webhook": webhook.url, "approval_secret": APPROVAL_SECRET}}
+        info = lab.up(root / "lab", state_tree=REPO / "salt", pillar_tree=pillar, time_scale=0.01,
+                      extra_config=reactor)
+        handle = RollLab(root / "lab", info, pillar, webhook)
+        handle.set_web(version="1.0.0")
+        try:
+            yield handle
+        finally:
+            lab.down(root / "lab")
 
 
 class RollLab(LabHandle):
-    def __init__(self, folder, info, pillar):
+    def __init__(self, folder, info, pillar, webhook):
         super().__init__(folder, info)
-        self.pillar = pillar
+        self.pillar, self.webhook = pillar, webhook
 
     def set_web(self, **settings):
         """Rewrite the web fleet of the pillar (the master reads it again on every salt-run)."""
@@ -100,21 +106,32 @@ def assert_fleet_runs(roll_lab, version):
     assert {roll_lab.served_release() for _ in range(6)} == {version}
 
 
-def test_first_roll_bakes_the_image_and_boots_three_servers_behind_a_managed_nodebalancer(roll_lab):
-    result, data = roll_lab.roll()
+def test_the_roll_orchestration_bakes_rolls_and_prunes_three_servers_behind_a_managed_nodebalancer(roll_lab):
+    result, states = roll_lab.orch("orch.immutable.roll", {"fleet": FLEET})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    report = data["fleets"][FLEET]
-    assert report["outcome"] == "succeeded" and report["from"] == [] and report["to"] == "1.0.0"
-    assert sorted(report["created"]) == ["web-g1-1", "web-g1-2", "web-g1-3"] and report["destroyed"] == []
-    assert set(report["timings"]) == {"bake", "nodebalancer", "roll"}
-    assert "proven" in report["image"]["tags"]
+    assert list(states) == ["immutable-web-image", "immutable-web-servers", "immutable-web-images"]
+    assert all(state["result"] is True for state in states.values()), states
+    baked = states["immutable-web-image"]["changes"]["baked"]
+    assert baked["label"] == "web-1.0.0" and set(baked["timings"]) >= {"builder", "seal", "capture", "prove"}
+    replaced = states["immutable-web-servers"]["changes"]["replaced"]
+    assert replaced["outcome"] == "succeeded" and replaced["from"] == [] and replaced["to"] == "1.0.0"
+    assert sorted(replaced["created"]) == ["web-g1-1", "web-g1-2", "web-g1-3"] and replaced["destroyed"] == []
+    assert states["immutable-web-images"]["changes"] == {}, "one image: nothing to prune"
+    assert "proven" in roll_lab.provider.find_image("web-1.0.0").tags
     assert_fleet_runs(roll_lab, "1.0.0")
+    progress = result.stderr
+    assert "[web@1.0.0] sealing web-1.0.0-build" in progress and "web-g1-1: in service" in progress, progress[-3000:]
     token = roll_lab.opts["immutable"]["linode_token"]
     assert "PRIVATE KEY" not in result.stdout + result.stderr and token not in result.stdout + result.stderr
 
+    again, states = roll_lab.orch("orch.immutable.roll", {"fleet": FLEET}, "test=True")
+    assert again.returncode == 0 and {state["result"] for state in states.values()} == {True}
+    assert [state["changes"] for state in states.values()] == [{}, {}, {}]
 
-def test_version_bump_replaces_every_server_under_load_and_a_concurrent_roll_waits_then_refuses(roll_lab):
-    roll_lab.set_web(version="1.1.0")
+
+def test_version_bump_under_load_waits_at_its_checkpoint_for_the_webhook_approval_and_a_concurrent_roll_refuses(
+        roll_lab, tmp_path):
+    roll_lab.set_web(version="1.1.0", rollout={**PLAIN_ROLLOUT, "checkpoints": [1], "checkpoint_timeout": 300})
     old = {s.label for s in roll_lab.servers()}
     load = LoadGenerator(roll_lab.front_url())
     load.start()
@@ -127,6 +144,11 @@ def test_version_bump_replaces_every_server_under_load_and_a_concurrent_roll_wai
         waited = time.monotonic()
         second, refused = roll_lab.roll("wait=3")
         waited = time.monotonic() - waited
+        asked = roll_lab.webhook.wait_for(lambda body: body["tag"] == "salt/immutable/web/roll/checkpoint", 300)
+        assert asked is not None, "the checkpoint reactor posted nothing"
+        roll_id = asked["event"]["roll_id"]
+        approval = {"post": {"fleet": FLEET, "roll_id": roll_id}, "headers": {"X-Immutable-Approval": APPROVAL_SECRET}}
+        roll_lab.send_event("salt/netapi/hook/immutable/approve", approval)
         output, _ = first.communicate(timeout=ROLL_TIMEOUT)
     finally:
         load.finish()
@@ -142,7 +164,21 @@ def test_version_bump_replaces_every_server_under_load_and_a_concurrent_roll_wai
     assert load.ok > 50 and load.releases == {"1.0.0", "1.1.0"}, "traffic never moved to the new servers"
     assert_fleet_runs(roll_lab, "1.1.0")
     assert not old & {s.label for s in roll_lab.servers()}, "an old server is still there"
+    assert asked["text"] == (f"roll {roll_id} of web waits for approval after batch 1 (up to 300 s): "
+                             f"salt-run immutable.approve fleet=web roll_id={roll_id}")
     assert "batch 1: create web-g2-1" in output and "web-g2-1: nodebalancer passed" in output
+    assert "checkpoint after batch 1: approved by" in output
+    assert output.lstrip().startswith("[web"), "progress lines go to stderr, before the JSON document"
+
+    picture = tmp_path / "roll.svg"
+    result, shown = roll_lab.verb("history", f"fleet={FLEET}", f"id={roll_id}", f"picture={picture}")
+    assert result.returncode == 0 and shown["picture"] == str(picture)
+    kinds = [event["event"] for event in shown["roll"]["events"] if event["server"] is None]
+    assert kinds[:4] == ["batch", "checkpoint", "approved", "batch"]
+    lanes = [group.get("data-server") for group in ElementTree.parse(picture).getroot().iter()
+             if group.get("data-server")]
+    assert sorted(lanes) == sorted({*old, *(s.label for s in roll_lab.servers())})
+    roll_lab.set_web(rollout=PLAIN_ROLLOUT)
 
 
 def test_a_second_run_makes_no_mutating_call_and_test_mode_shows_the_plan(roll_lab):
@@ -167,6 +203,24 @@ def test_rollback_returns_to_the_previous_image(roll_lab):
     report = data["fleets"][FLEET]
     assert report["verb"] == "rollback" and report["to"] == "1.0.0" and report["outcome"] == "succeeded"
     assert_fleet_runs(roll_lab, "1.0.0")
+
+
+def test_a_checkpoint_nobody_approves_times_out_rolls_back_and_the_reactor_says_so(roll_lab):
+    roll_lab.set_web(version="1.1.0", rollout={**PLAIN_ROLLOUT, "checkpoints": [1], "checkpoint_timeout": 3})
+    try:
+        result, data = roll_lab.roll()
+    finally:
+        roll_lab.set_web(rollout=PLAIN_ROLLOUT)
+    assert result.returncode == 1, result.stdout[-4000:]
+    report = data["fleets"][FLEET]
+    assert report["outcome"] == "rolled_back" and report["previous_version"] == "1.0.0"
+    assert report["failure"] == {"server": None, "gate": "checkpoint", "cause": "not approved within 3 s"}
+    assert_fleet_runs(roll_lab, "1.0.0")
+    assert len(report["created"]) == 1 and report["created"] == report["destroyed"], "the canary must be gone"
+    roll_id = report["roll_id"]
+    told = roll_lab.webhook.wait_for(lambda body: body["tag"] == "salt/immutable/web/roll/rolled_back"
+                                     and body["event"]["roll_id"] == roll_id, 60)
+    assert told is not None and told["text"] == f"roll {roll_id} of web to 1.1.0 failed and was rolled back to 1.0.0"
 
 
 def test_a_roll_killed_at_a_random_step_is_finished_by_the_next_run(roll_lab):
@@ -237,6 +291,21 @@ def test_status_and_history_tell_the_whole_story(roll_lab):
         ("roll", "1.0.0"), ("roll", "1.1.0"), ("rollback", "1.0.0")]
     assert rolls[-1]["outcome"] == "rolled_back" and rolls[-1]["failure"]["gate"] == "running"
     assert all(r["ended"] for r in rolls) and sorted(rolls[0]["created"]) == ["web-g1-1", "web-g1-2", "web-g1-3"]
+
+
+@pytest.mark.parametrize("out, parse", [("json", json.loads), ("yaml", yaml.safe_load)])
+def test_reading_verbs_print_one_parseable_document_and_progress_goes_to_stderr(roll_lab, out, parse):
+    for verb in ("status", "plan", "history", "prune"):
+        extra = ("test=True",) if verb == "prune" else ()
+        result = subprocess.run(
+            [str(BIN / "salt-run"), "-c", str(roll_lab.config_dir), f"immutable.{verb}", f"fleet={FLEET}", *extra,
+             f"--out={out}"], capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        document = parse(result.stdout)
+        assert document["result"] is True, document
+        assert FLEET in str(document.get("fleets", document.get("rolls"))), document
+    assert "[web] prune: reading" in result.stderr, "prune's progress line belongs on stderr"
 
 
 def test_a_rollback_to_an_image_that_is_gone_says_so_and_changes_nothing(roll_lab):

@@ -1,8 +1,11 @@
 """A lab (real salt-master + emulator with namespace machines) driven as a user drives it: salt-run."""
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import requests
@@ -36,6 +39,22 @@ class LabHandle:
     def bake(self, fleet, *args):
         return self.verb("bake", f"fleet={fleet}", *args)
 
+    def orch(self, sls, pillar=None, *args):
+        """``salt-run state.orch <sls> --out=json``: the process and the states' returns by id, in run order."""
+        pillar_arg = (f"pillar={json.dumps(pillar)}",) if pillar else ()
+        result = self.salt_run("state.orch", sls, *pillar_arg, *args)
+        document = json.loads(result.stdout)  # one document: progress lines went to stderr
+        (returns,) = document["data"].values()
+        if not isinstance(returns, dict):
+            raise AssertionError(f"state.orch {sls} did not run its states: {returns}")
+        ordered = sorted(returns.values(), key=lambda state: state["__run_num__"])
+        return result, {state["__id__"]: state for state in ordered}
+
+    def send_event(self, tag, data):
+        """``salt-run event.send``: fire ``data`` under ``tag`` on the master bus, as salt-api's webhook does."""
+        sent = self.salt_run("event.send", tag, f"data={json.dumps(data)}")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+
     def start_verb(self, verb, *args):
         """``salt-run immutable.<verb>`` in the background, progress lines to stdout (a Popen)."""
         return subprocess.Popen(
@@ -59,3 +78,43 @@ class LabHandle:
 
     def image_archive(self, image_id):
         return self.folder / "emulator" / "images" / f"{image_id.rpartition('/')[2]}.tar"
+
+
+class WebhookReceiver:
+    """A loopback HTTP endpoint that keeps every JSON body POSTed to it (the reactor recipes' webhook)."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def wait_for(self, matches, timeout=60):
+        """The first body received that ``matches``, waiting up to ``timeout`` seconds; None if none came."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [body for body in list(self.received) if matches(body)]
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        return None

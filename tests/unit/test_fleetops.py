@@ -177,3 +177,27 @@ def _raising_on_strings(call):
             raise SaltCallError(f"{fun} on {minion_id} failed: {answer}")
         return answer, retcode
     return wrapped
+
+
+def test_a_checkpoint_timeout_rolls_back_without_asking_again_and_the_record_keeps_the_timeline(
+        fleet_world, app_port):
+    ctx, _cloud, salt, events, _ = fleet_world
+    with pytest.raises(RollError) as failed:
+        roll_to_2(ctx, app_port, checkpoints=[1], checkpoint_timeout=30)
+    report = failed.value.report
+    assert report["outcome"] == "rolled_back" and report["versions"] == {"1": 3}
+    assert report["failure"] == {"server": None, "gate": "checkpoint",
+                                 "cause": "not approved within 30 s"}
+    assert len(salt.awaited) == 1, "the rollback must not wait at a checkpoint"
+    assert [phase for phase, _ in events if phase != "batch"] == ["started", "checkpoint", "failed", "rolled_back"]
+    (record,) = history.records(ctx.folder, "web")
+    fleet_wide = [event["event"] for event in record.events if event["server"] is None]
+    assert fleet_wide[:4] == ["batch", "checkpoint", "checkpoint_timeout", "rollback"]
+    assert [e["event"] for e in record.events if e["server"] == "web-g2-1"][-1] == "destroyed"
+    assert "events" not in fleetops.history_rows(ctx.folder, "web")[0]
+
+
+def test_rollbacks_and_replacements_never_stop_at_checkpoints(fleet_world, app_port):
+    ctx, _, salt, _, _ = fleet_world
+    report = fleetops.roll_fleet(ctx, fleet_spec(app_port, checkpoints=[1]), "2", verb="rollback")
+    assert report["outcome"] == "succeeded" and salt.awaited == []

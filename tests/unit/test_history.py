@@ -54,7 +54,7 @@ def test_start_writes_a_running_record_at_once(tmp_path):
     assert on_disk(tmp_path, record) == {
         "roll_id": "r1", "fleet": "web", "verb": "roll", "from_versions": ["1.0"], "to_version": "1.1",
         "started": "2024-05-01T12:00:00Z", "ended": None, "outcome": "running", "user": "alice",
-        "created": [], "destroyed": [], "failure": None, "timings": {}, "pid": os.getpid(),
+        "created": [], "destroyed": [], "failure": None, "timings": {}, "events": [], "pid": os.getpid(),
         "host": socket.gethostname(), "pid_start": lock.process_start(os.getpid()),
     }
 

@@ -7,7 +7,7 @@ import pytest
 
 from salt_immutable import roll, spec
 from salt_immutable.deadline import Deadline
-from salt_immutable.errors import CheckFailed, GateFailed, ProviderTimeout
+from salt_immutable.errors import CheckFailed, CheckpointFailed, GateFailed, ProviderTimeout
 from salt_immutable.model import ImageRef, NodeBalancerConfigRef, NodeBalancerNode, NodeBalancerRef, ObservedServer
 from tests.support.clock import FakeClock
 from tests.unit.conftest import IP
@@ -98,6 +98,18 @@ class FakeCloud:
 class FakeSalt:
     def __init__(self, cloud, fail=None):
         self.cloud, self.fail, self.keys = cloud, fail or {}, set()
+        self.answers, self.awaited = [], []  # checkpoint answers to give, in order; what was awaited
+
+    def await_event(self, tag, matches, timeout, before=None):
+        """A checkpoint's wait: ``before`` runs first; the next queued answer (None: the timeout)."""
+        self.awaited.append((tag, timeout, sorted(s.label for s in self.cloud.servers.values())))
+        if before is not None:
+            before()
+        answer = self.answers.pop(0) if self.answers else None
+        if answer is not None and not matches(answer):
+            return None  # another roll's answer: this one times out
+        self.cloud.clock.sleep(timeout if answer is None else 1)
+        return answer
 
     def accept_new_key(self, minion_id):
         self.keys.add(minion_id)
@@ -227,3 +239,68 @@ def test_a_fleet_linode_without_a_version_tag_counts_as_unknown():
     snapshot = roll.Snapshot((untagged,), {}, None)
     assert snapshot.versions() == {"unknown": 1}
     assert snapshot.view()[0].version is None  # the planner replaces it like any old server
+
+
+# --- approval checkpoints ----------------------------------------------------------------------------
+
+
+def checkpointed(app_port, *answers, checkpoints=(1,)):
+    cloud, salt, job, lines = world(app_port, checkpoints=list(checkpoints), checkpoint_timeout=60)
+    job.checkpoints = tuple(checkpoints)
+    fired = []
+    job.fire = lambda tag, data: fired.append((tag, data))
+    old_fleet(cloud, salt)
+    salt.answers = list(answers)
+    return cloud, salt, job, lines, fired
+
+
+def test_a_checkpoint_pauses_after_its_batch_until_approved_then_the_roll_goes_on(app_port):
+    cloud, salt, job, lines, fired = checkpointed(app_port, {"roll_id": "r2", "approved": True, "user": "bob"})
+    roll.Roll(job).converge()
+    ((tag, timeout, servers),) = salt.awaited
+    assert tag == "salt/immutable/web/roll/approval" and timeout == 60
+    assert servers == ["web-g1-1", "web-g1-2", "web-g1-3", "web-g2-1"], "paused once the first new one serves"
+    (asked,) = [data for tag, data in fired if tag.endswith("/checkpoint")]
+    assert asked["batch"] == 1 and asked["approve"] == "salt-run immutable.approve fleet=web roll_id=r2"
+    assert sorted(s.label for s in cloud.servers.values()) == ["web-g2-1", "web-g2-2", "web-g2-3"]
+    assert "[web→2] checkpoint after batch 1: approved by bob, going on" in lines
+    kinds = [event["event"] for event in job.timeline.events if event["server"] is None]
+    assert kinds[:4] == ["batch", "checkpoint", "approved", "batch"]
+
+
+@pytest.mark.parametrize("answer, cause", [
+    (None, "checkpoint after batch 1: not approved within 60 s"),
+    ({"roll_id": "r2", "approved": False, "user": "bob"}, "checkpoint after batch 1: rejected by bob"),
+    ({"roll_id": "another", "approved": True}, "checkpoint after batch 1: not approved within 60 s"),
+    ({"roll_id": "r2", "approved": True, "id": "web-g2-1", "cmd": "_minion_event"},
+     "checkpoint after batch 1: not approved within 60 s"),
+])
+def test_a_checkpoint_not_approved_fails_the_roll_like_a_gate_and_goes_no_further(app_port, answer, cause):
+    cloud, _salt, job, _, _ = checkpointed(app_port, answer)
+    with pytest.raises(CheckpointFailed) as failed:
+        roll.Roll(job).converge()
+    assert str(failed.value) == cause and isinstance(failed.value, GateFailed)
+    assert (failed.value.server, failed.value.gate) == (None, "checkpoint")
+    assert sorted(s.label for s in cloud.servers.values()) == ["web-g1-1", "web-g1-2", "web-g1-3", "web-g2-1"]
+    assert ("create", "web-g2-2") not in cloud.log and ("drain node", "web-g1-1") not in cloud.log
+
+
+def test_a_checkpoint_after_the_last_batch_asks_nothing(app_port):
+    _cloud, salt, job, _, fired = checkpointed(app_port, checkpoints=(6, 7))
+    roll.Roll(job).converge()
+    assert len(job.batches) == 6 and salt.awaited == [] and not any(t.endswith("/checkpoint") for t, _ in fired)
+
+
+def test_the_timeline_records_each_server_from_creation_to_destruction(app_port):
+    _, _, job, _ = world(app_port)
+    cloud = job.provider
+    old_fleet(cloud, job.salt)
+    roll.Roll(job).converge()
+    new = [(e["event"], e.get("gate")) for e in job.timeline.events if e["server"] == "web-g2-1"]
+    assert new == [("created", None), ("gate", "running"), ("gate", "minion"), ("gate", "boot states"),
+                   ("gate", "verify"), ("gate", "release"), ("gate", "http"), ("gate", "nodebalancer"),
+                   ("in_service", None)]
+    old = [e["event"] for e in job.timeline.events if e["server"] == "web-g1-1"]
+    assert old == ["draining", "destroyed"]
+    times = [e["at"] for e in job.timeline.events]
+    assert times == sorted(times) and times[0] >= 0

