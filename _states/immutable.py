@@ -110,8 +110,8 @@ def fleet_converged(name, version=None, quarantine=False, wait=0):
         report = ret["fleets"][name]
         if "outcome" not in report:  # the fleet failed before its roll started: no report, only the error
             return _ret(name, False, ret.get("comment") or report.get("comment", "the roll failed"))
-        changes = {} if not report["changed"] else {"replaced": {
-            key: report[key] for key in ("roll_id", "from", "to", "outcome", "created", "destroyed")}}
+        replaced = {key: report[key] for key in ("roll_id", "from", "to", "outcome", "created", "destroyed")}
+        changes = {"replaced": replaced} if report["created"] or report["destroyed"] else {}
         if not ret["result"]:
             return _ret(name, False, ret["comment"], changes)
         if not report["changed"]:

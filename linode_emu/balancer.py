@@ -21,6 +21,7 @@ from dataclasses import dataclass
 BUFFER = 65536
 CONNECT_TIMEOUT = 2.0
 UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+MIN_CHECK_INTERVAL = 0.25  # the server's tick: nodes and verdicts change no faster than that
 
 
 @dataclass(frozen=True)
@@ -192,12 +193,13 @@ def _pipe(source, sink):
             sink.shutdown(socket.SHUT_WR)
 
 
-def check_settings(config):
-    """A config's JSON (as the API shows it) → CheckSettings."""
+def check_settings(config, time_scale=1.0):
+    """A config's JSON (as the API shows it) → CheckSettings, its interval on the emulator's clock (times
+    ``--time-scale``, like every other simulated delay)."""
     return CheckSettings(
         protocol=config["protocol"],
         check=config["check"],
-        interval=float(config["check_interval"]),
+        interval=max(MIN_CHECK_INTERVAL, float(config["check_interval"]) * time_scale),
         timeout=float(config["check_timeout"]),
         attempts=int(config["check_attempts"]),
         path=config.get("check_path") or "/",
@@ -224,7 +226,7 @@ class Balancers:
     def reconcile(self):
         wanted = {}
         for config in self.backend.balancer_configs():
-            key = (config["address"], config["port"], check_settings(config))
+            key = (config["address"], config["port"], check_settings(config, self.backend.policy.time_scale))
             wanted[config["id"]] = key
             self.views[config["id"]] = [_node_view(node) for node in self.backend.balancer_nodes(config["id"])]
         for config_id in list(self.proxies):

@@ -106,11 +106,13 @@ def free_port():
 
 
 # The README's reactor recipes (salt/reactor/immutable): they act only once immutable_reactor: sets their
-# webhook or approval secret (``lab.up(extra_config=...)``).
+# webhook or secrets (``lab.up(extra_config=...)``).
 REACTOR = [
     {f"salt/immutable/*/{event}": ["salt://reactor/immutable/notify.sls"]}
     for event in ("roll/failed", "roll/rolled_back", "roll/checkpoint", "bake/*")
-] + [{"salt/netapi/hook/immutable/approve": ["salt://reactor/immutable/approve.sls"]}]
+]
+REACTOR += [{f"salt/netapi/hook/immutable/{hook}": [f"salt://reactor/immutable/{recipe}.sls"]}
+            for hook, recipe in (("approve", "approve"), ("pillar", "pillar_push"))]
 
 
 def master_config(paths, api_url, token, state_tree, pillar_tree):

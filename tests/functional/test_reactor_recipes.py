@@ -97,3 +97,20 @@ def test_only_a_failed_bake_phase_is_posted():
 
 def test_without_a_webhook_nothing_is_posted():
     assert notified("salt/immutable/web/roll/failed", {"roll_id": "r", "to": "1"}, webhook="") is None
+
+
+@pytest.mark.parametrize("header", ["X-Immutable-Push", "X-Gitlab-Token"])
+def test_a_pillar_push_with_the_secret_starts_the_push_orchestration(header):
+    data = {"post": {"ref": "main"}, "headers": {header: SECRET}}
+    reaction = render("pillar_push.sls", "salt/netapi/hook/immutable/pillar", data, push_secret=SECRET)
+    assert runner_args(reaction) == ("runner.state.orchestrate", {"mods": "orch.immutable.pillar_push"})
+
+
+@pytest.mark.parametrize(("data", "settings"), [
+    ({"headers": {"X-Immutable-Push": "guessed"}}, {"push_secret": SECRET}),
+    ({"headers": {"X-Immutable-Push": SECRET}}, {}),
+    ({"headers": {}}, {"push_secret": SECRET}),
+    ({"headers": {"X-Immutable-Push": SECRET}, "id": "web-g2-1", "cmd": "_minion_event"}, {"push_secret": SECRET}),
+])
+def test_a_pillar_push_without_the_right_secret_does_nothing(data, settings):
+    assert render("pillar_push.sls", "salt/netapi/hook/immutable/pillar", data, **settings) == {}

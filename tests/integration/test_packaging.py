@@ -33,7 +33,8 @@ def test_wheel_carries_the_faces_as_real_files(wheel):
 
 def test_wheel_carries_the_orchestration_files_and_reactor_recipes(wheel):
     for sls in ("orch/immutable/bake.sls", "orch/immutable/roll.sls", "orch/immutable/multi_fleet.sls",
-                "reactor/immutable/notify.sls", "reactor/immutable/approve.sls"):
+                "orch/immutable/pillar_push.sls", "reactor/immutable/notify.sls", "reactor/immutable/approve.sls",
+                "reactor/immutable/pillar_push.sls"):
         assert wheel.read(f"salt_immutable/faces/{sls}") == (REPO / "salt" / sls).read_bytes(), sls
 
 

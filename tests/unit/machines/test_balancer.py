@@ -5,7 +5,15 @@ import threading
 
 import pytest
 
-from linode_emu.balancer import BalancerProxy, CheckSettings, NodeView, eligible, probe
+from linode_emu.balancer import (
+    MIN_CHECK_INTERVAL,
+    BalancerProxy,
+    CheckSettings,
+    NodeView,
+    check_settings,
+    eligible,
+    probe,
+)
 
 
 def node(node_id, mode="accept", status="UP", address="127.0.0.1:1"):
@@ -74,3 +82,11 @@ def test_a_node_goes_down_after_the_configured_attempts_and_up_at_once(backend_s
         assert reports[-1] == (1, "UP")
     finally:
         proxy.stop()
+
+
+def test_the_check_interval_follows_the_time_scale_down_to_the_servers_tick():
+    config = {"protocol": "http", "check": "http", "check_interval": 5, "check_timeout": 3, "check_attempts": 2,
+              "check_path": "/healthz"}
+    assert check_settings(config).interval == 5
+    assert check_settings(config, time_scale=0.5).interval == 2.5
+    assert check_settings(config, time_scale=0.01).interval == MIN_CHECK_INTERVAL == 0.25
