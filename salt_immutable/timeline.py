@@ -32,7 +32,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 WIDTH = 960
 LEFT = 170  # the column of server labels
 RIGHT = 30
-TOP = 80  # the first lane, below the title, the failure line and two rows of fleet-wide labels
+TOP = 94  # the first lane, below the title, the failure line and three rows of fleet-wide labels
 LANE = 28
 BAR = 14
 AXIS = 42
@@ -367,10 +367,27 @@ def _mark_svg(mark, x, bar, tip):
                            "fill": COLOURS["other"]}, _tip(tip))
 
 
-def _fleet_svg(index, event, scale, bottom):
-    """A fleet-wide event: a dashed line across every lane, its label on one of two rows above them."""
+LABEL_ROWS = (54.0, 68.0, 82.0)
+CHAR_WIDTH = 6.5  # an 11 px label's characters, about
+
+
+def _label_rows(events, scale):
+    """The row of each fleet-wide label: the first whose last label ends before this one starts, else the
+    row whose last label ends soonest (close events overlap as little as the rows allow)."""
+    ends, rows = [float("-inf")] * len(LABEL_ROWS), []
+    for event in events:
+        x = scale.x(event["at"])
+        free = [row for row, end in enumerate(ends) if end < x]
+        row = free[0] if free else min(range(len(ends)), key=ends.__getitem__)
+        ends[row] = x + 3 + CHAR_WIDTH * len(_clip(event["label"], 30))
+        rows.append(row)
+    return rows
+
+
+def _fleet_svg(row, event, scale, bottom):
+    """A fleet-wide event: a dashed line across every lane, its label on one of the rows above them."""
     x = scale.x(event["at"])
-    label_y = 54.0 if index % 2 == 0 else 68.0
+    label_y = LABEL_ROWS[row]
     line = _tag("line", {"x1": x, "y1": label_y + 3, "x2": x, "y2": float(bottom), "stroke": COLOURS["fleet"],
                          "stroke-dasharray": "4 3"})
     label = _tag("text", {"x": x + 3, "y": label_y, "font-size": 11, "fill": COLOURS["fleet"]},
@@ -449,6 +466,8 @@ def render_svg(record):
     bottom = TOP + len(found) * LANE
     parts = [*_title_lines(record, end), *_stripes(len(found)), _axis_svg(scale, TOP, bottom)]
     parts += [_lane_svg(index, lane, scale) for index, lane in enumerate(found)]
-    parts += [_fleet_svg(index, event, scale, bottom) for index, event in enumerate(fleet_events(record))]
+    fleet_wide = fleet_events(record)
+    rows = _label_rows(fleet_wide, scale)
+    parts += [_fleet_svg(row, event, scale, bottom) for row, event in zip(rows, fleet_wide, strict=True)]
     parts.append(_legend_svg(bottom + AXIS + 12.0))
     return _document(bottom + AXIS + LEGEND, parts)

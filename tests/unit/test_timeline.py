@@ -270,3 +270,12 @@ def test_the_same_record_gives_the_same_bytes_and_is_left_untouched():
 
     assert render_svg(ONE_SWAP) == render_svg(copy.deepcopy(ONE_SWAP))
     assert before == ONE_SWAP
+
+
+def test_close_fleet_wide_labels_take_different_rows():
+    record = roll(event(0, "created", "web-g2-1"), event(30, "checkpoint", batch=1), event(30.5, "approved", batch=1),
+                  event(31, "batch", batch=2), event(44, "destroyed", "web-g2-1"))
+    root = parse(record)
+    heights = [text.get("y") for group in root.iter("{http://www.w3.org/2000/svg}g")
+               if group.get("class") == "fleet-event" for text in group.iter("{http://www.w3.org/2000/svg}text")]
+    assert len(heights) == 3 and len(set(heights)) == 3, heights
