@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import salt.client
+import salt.config
 import salt.exceptions
 import salt.pillar
 import salt.utils.crypt
@@ -40,6 +41,17 @@ class SaltMaster:
 
     def __init__(self, opts):
         self.opts = opts
+        self._client_opts = None
+
+    def client_opts(self):
+        """The opts LocalClient authenticates with. An orchestration puts the name of whoever started it in
+        ``opts['user']`` (``Reactor`` when a reactor did, an eauth user through salt-api); LocalClient would
+        then read that name's key file and fail to authenticate. The key is the master's user's."""
+        if self._client_opts is None:
+            conf_file = self.opts.get("conf_file")
+            configured = salt.config.master_config(conf_file).get("user") if conf_file else None
+            self._client_opts = {**self.opts, "user": configured or self.opts.get("user")}
+        return self._client_opts
 
     def _wheel(self, fun, minion_id):
         """Call a key function directly. Through ``WheelClient.cmd`` the return (a private key, for
@@ -79,7 +91,7 @@ class SaltMaster:
     def call(self, minion_id, fun, arg=(), kwarg=None, timeout=300):
         """Run ``fun`` on one minion; return its result. SaltCallError without an answer or on failure."""
         try:
-            with salt.client.LocalClient(mopts=self.opts) as local:
+            with salt.client.LocalClient(mopts=self.client_opts()) as local:
                 answers = local.cmd(
                     minion_id, fun, arg=list(arg), kwarg=kwarg or {}, timeout=timeout, full_return=True,
                     gather_job_timeout=min(timeout, self.opts.get("gather_job_timeout", 10)),

@@ -8,6 +8,7 @@ import pytest
 import salt.utils.args
 
 from salt_immutable import errors
+from salt_immutable.master import SaltMaster
 from tests.support.emulator import EMULATOR_TOKEN
 from tests.support.saltconfig import write_pillar
 
@@ -213,3 +214,11 @@ def test_retire_refuses_a_fleet_the_pillar_still_wants_before_any_cloud_call(mas
     assert ret["problems"][0]["path"] == "immutable:fleets:web:count"
     assert "still wants 3 servers" in ret["problems"][0]["message"]
     assert runners["immutable.retire"]()["problems"][0]["message"] == "retire needs fleet=<name>, got None"
+
+
+def test_minion_calls_from_an_orchestration_a_reactor_started_authenticate_as_the_masters_user(master_opts):
+    opts = master_opts()
+    configured = opts["user"]
+    opts["user"] = "Reactor"  # what state.orchestrate puts there when a reactor starts it
+    assert SaltMaster(opts).client_opts()["user"] == configured != "Reactor"
+    assert opts["user"] == "Reactor", "the caller's opts are left as they are"
