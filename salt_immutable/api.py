@@ -12,7 +12,7 @@ from salt_immutable import lock as locking
 from salt_immutable import prune as pruning
 from salt_immutable import retire as retiring
 from salt_immutable.budget import RateBudget
-from salt_immutable.errors import ConfigError, ImmutableError, RollError, SpecError
+from salt_immutable.errors import ArgumentError, ConfigError, ImmutableError, RollError, SpecError
 from salt_immutable.linode import LinodeProvider
 from salt_immutable.roll import approval_tag
 
@@ -23,7 +23,7 @@ def desired_spec(opts, fleet=None):
     parsed = spec.parse(master.compile_fleet_pillar(opts, settings.pillar_id))
     if fleet is not None and parsed.fleet(fleet) is None:
         known = ", ".join(f.name for f in parsed.fleets) or "none"
-        raise SpecError([(f"{spec.ROOT}:fleets:{fleet}", f"no such fleet (the pillar defines: {known})")])
+        raise ArgumentError([("fleet", f"no fleet {fleet!r} in the pillar (it defines: {known})")])
     return parsed
 
 
@@ -33,18 +33,20 @@ def chosen_fleets(opts, fleet=None):
     return [parsed.fleet(fleet)] if fleet is not None else list(parsed.fleets)
 
 
-def checked_version(fleet_spec, version):
-    """``version`` (a quoted CLI string) or the pillar's; SpecError when it cannot name an image."""
+def checked_version(fleet_spec, version, argument="version"):
+    """``version`` (a quoted CLI string) or the pillar's; ArgumentError (the argument's) or SpecError (the
+    pillar's) when it cannot name an image."""
     if version is not None and not isinstance(version, str):
-        raise SpecError([("version", f"expected a version string, got the number {version!r}: salt-run reads "
-                                     "version=1.10 as a number; quote it for salt-run inside the shell's quotes: "
-                                     "version='\"1.10\"'")])
-    version = version or fleet_spec.version
-    problem = names.label_problem(names.image_label(fleet_spec.name, version))
+        raise ArgumentError([(argument, f"expected a version string, got the number {version!r}: salt-run reads "
+                                        f"{argument}=1.10 as a number; quote it for salt-run inside the shell's "
+                                        f"quotes: {argument}='\"1.10\"'")])
+    problem = names.label_problem(names.image_label(fleet_spec.name, version or fleet_spec.version))
+    if problem and version:
+        raise ArgumentError([(argument, f"version {version!r} would give {problem}")])
     if problem:
-        path = f"{spec.ROOT}:fleets:{fleet_spec.name}:version"
-        raise SpecError([(path, f"version {version!r} would give {problem}")])
-    return version
+        raise SpecError([(f"{spec.ROOT}:fleets:{fleet_spec.name}:version",
+                          f"version {fleet_spec.version!r} would give {problem}")])
+    return version or fleet_spec.version
 
 
 def provider(opts):
@@ -123,7 +125,7 @@ def bake(opts, fleet, version=None, force=False, keep_builder_on_failure=False, 
          fire_event=None):
     """Bake and prove the image of ``fleet`` at ``version`` (the pillar's by default); idempotent."""
     if not fleet:
-        raise SpecError([(f"{spec.ROOT}:fleets", "bake needs fleet=<name>")])
+        raise ArgumentError([("fleet", "bake needs fleet=<name>")])
     fleet_spec = desired_spec(opts, fleet).fleet(fleet)
     version = checked_version(fleet_spec, version)
     ctx = context(opts, progress, fire_event, keep_builder_on_failure)
@@ -151,9 +153,9 @@ def roll(opts, fleet=None, version=None, test=False, quarantine=False, wait=0, p
 def rollback(opts, fleet, to=None, quarantine=False, wait=0, progress=None, fire_event=None):
     """Roll ``fleet`` back to ``to``, or to the previous good version (history, else the proven images)."""
     if not fleet:
-        raise SpecError([(f"{spec.ROOT}:fleets", "rollback needs fleet=<name>")])
+        raise ArgumentError([("fleet", "rollback needs fleet=<name>")])
     fleet_spec = desired_spec(opts, fleet).fleet(fleet)
-    target = checked_version(fleet_spec, to) if to is not None else None
+    target = checked_version(fleet_spec, to, "to") if to is not None else None
     ctx = context(opts, progress, fire_event)
     current = fleetops.status(ctx, fleet_spec, ctx.folder)
     target = target or current["rollback_target"]
@@ -209,7 +211,7 @@ def history(opts, fleet=None, roll_id=None, picture=None):
         return {"result": True, "rolls": fleetops.history_rows(folder, fleet),
                 "archived_images": records.archived_images(folder, fleet)}
     if fleet is None:
-        raise SpecError([("fleet", "a roll's timeline needs fleet=<name> with id=<roll id> or picture=<file.svg>")])
+        raise ArgumentError([("fleet", "a roll's timeline needs fleet=<name> with id=<roll id> or picture=<file.svg>")])
     record = records.find(folder, fleet, roll_id)
     ret = {"result": True, "roll": record.to_json(with_events=True)}
     if picture is not None:
@@ -231,7 +233,7 @@ def write_picture(path, roll):
 def approve(opts, fleet, roll_id=None, reject=False):
     """Answer the checkpoint a roll of ``fleet`` waits at (its running roll unless ``roll_id``)."""
     if not isinstance(fleet, str) or not locking.SAFE_NAME.fullmatch(fleet):
-        raise SpecError([("fleet", f"approve needs fleet=<name>, got {fleet!r}")])
+        raise ArgumentError([("fleet", f"approve needs fleet=<name>, got {fleet!r}")])
     if roll_id is None:
         running = [r for r in records.records(state_folder(opts), fleet) if r.outcome == records.RUNNING]
         if not running:
@@ -264,7 +266,7 @@ def retire(opts, fleet, delete_volumes=False, test=False, wait=0, progress=None)
     Refused while the pillar still wants servers for it: the next roll would bring them back.
     """
     if not isinstance(fleet, str) or not locking.SAFE_NAME.fullmatch(fleet):
-        raise SpecError([("fleet", f"retire needs fleet=<name>, got {fleet!r}")])
+        raise ArgumentError([("fleet", f"retire needs fleet=<name>, got {fleet!r}")])
     wanted = desired_spec(opts).fleet(fleet)
     if wanted is not None and wanted.count > 0:
         raise SpecError([(f"{spec.ROOT}:fleets:{fleet}:count",
@@ -276,7 +278,7 @@ def retire(opts, fleet, delete_volumes=False, test=False, wait=0, progress=None)
 def prune(opts, fleet=None, keep=None, test=False, wait=0, progress=None):
     """Delete every fleet's (or ``fleet``'s) images beyond ``keep`` that nothing needs; ``test`` only lists."""
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-        raise SpecError([("keep", f"expected a whole number of images of at least 1, got {keep!r}")])
+        raise ArgumentError([("keep", f"expected a whole number of images of at least 1, got {keep!r}")])
     chosen = chosen_fleets(opts, fleet)
     ctx = context(opts, progress)
     return gather(chosen, lambda fleet_spec: pruning.prune_fleet(ctx, fleet_spec, keep, test, wait))
@@ -285,9 +287,9 @@ def prune(opts, fleet=None, keep=None, test=False, wait=0, progress=None):
 def unlock(opts, fleet, lock_id=None):
     """Break the lock of ``fleet`` if it holds ``lock_id``; without ``lock_id``, show who holds it."""
     if not fleet:
-        raise SpecError([(f"{spec.ROOT}:fleets", "unlock needs fleet=<name>")])
+        raise ArgumentError([("fleet", "unlock needs fleet=<name>")])
     if not isinstance(fleet, str) or not locking.SAFE_NAME.fullmatch(fleet):
-        raise SpecError([("fleet", f"{fleet!r} cannot be a fleet name (letters, digits, '.', '_', '-')")])
+        raise ArgumentError([("fleet", f"{fleet!r} cannot be a fleet name (letters, digits, '.', '_', '-')")])
     folder = state_folder(opts)
     if lock_id is None:
         held = locking.holder(folder, fleet)

@@ -133,6 +133,7 @@ class Bake:
             self.call(builder, "immutable.seal", kwarg={"release": provenance,
                                                          "secret_keys": list(self.fleet.bake.secrets)})
             self.job.salt.wait_until_silent(builder, self.job.provider.deadline(SEAL_TIMEOUT))
+        self.say(f"sealed {builder} in {self.job.timings['seal']:.0f} s: its minion is silent")
         with self.stage("capture"):
             image = self.capture(server, provenance)
             self.destroy(builder)

@@ -23,8 +23,8 @@ def build_parser():
         sub = verbs.add_parser(verb, help=text)
         sub.add_argument("--dir", default="lab", help="the lab's folder (default: ./lab)")
         if verb == "up":
-            sub.add_argument("--state-tree", help="your state tree (default: the repository's salt/)")
-            sub.add_argument("--pillar-tree", help="your pillar tree (default: the repository's pillar/)")
+            sub.add_argument("--state-tree", help="your state tree (default: the package's example salt/)")
+            sub.add_argument("--pillar-tree", help="your pillar tree (default: the package's example pillar/)")
             sub.add_argument("--time-scale", type=float, default=0.05, help="emulated cloud delays (default: 0.05)")
             sub.add_argument("--machines", default="namespace", choices=("namespace", "none"))
     return parser

@@ -69,7 +69,7 @@ class Demo:
             lab.down(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
-        shutil.copytree(lab.REPO_TREES / "pillar", self.pillar)
+        shutil.copytree(lab.EXAMPLE_TREES / "pillar", self.pillar)
         self.say(f"starting the lab in {self.root}")
         info = lab.up(self.root, pillar_tree=self.pillar, time_scale=0.02)
         self.control_url = info["api_url"].removesuffix("/v4") + "/_emulator"

@@ -16,12 +16,20 @@ class SpecError(ImmutableError):
     ``problems`` lists every problem found, each as ``(pillar_path, message)``.
     """
 
+    WHAT = "invalid immutable pillar"
+
     def __init__(self, problems):
         self.problems = tuple(problems)
         lines = [f"{path}: {message}" for path, message in self.problems]
         count = len(self.problems)
-        header = f"invalid immutable pillar ({count} problem{'s' if count != 1 else ''}):"
+        header = f"{self.WHAT} ({count} problem{'s' if count != 1 else ''}):"
         super().__init__("\n".join([header, *(f"  - {line}" for line in lines)]))
+
+
+class ArgumentError(SpecError):
+    """A verb's argument is missing or wrong: ``problems`` are ``(argument, message)`` pairs."""
+
+    WHAT = "invalid argument"
 
 
 class ConfigError(ImmutableError):

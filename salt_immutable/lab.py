@@ -31,7 +31,8 @@ HOST = "127.0.0.1"
 MASTER_ID = "lab_master"
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30
-REPO_TREES = Path(__file__).resolve().parents[1]
+# The example state tree and pillar, shipped in the package (links to the repository's salt/ and pillar/).
+EXAMPLE_TREES = Path(__file__).resolve().parent / "trees"
 SHORT_ROOT_PREFIX = "salt-immutable-lab-"
 
 
@@ -213,11 +214,11 @@ def up(root, state_tree=None, pillar_tree=None, time_scale=0.05, machines="names
     if status(root)["running"]:
         return status(root)
     down(root)
-    state_tree = Path(state_tree or REPO_TREES / "salt").resolve()
-    pillar_tree = Path(pillar_tree or REPO_TREES / "pillar").resolve()
-    for tree in (state_tree, pillar_tree):
+    state_tree = Path(state_tree or EXAMPLE_TREES / "salt").resolve()
+    pillar_tree = Path(pillar_tree or EXAMPLE_TREES / "pillar").resolve()
+    for tree, what, flag in ((state_tree, "state tree", "--state-tree"), (pillar_tree, "pillar tree", "--pillar-tree")):
         if not tree.is_dir():
-            raise LabError(f"lab up: {tree} is not a folder")
+            raise LabError(f"lab up: the {what} {tree} is not a folder (give yours with {flag} DIR)")
     token, port = secrets.token_hex(24), free_port()
     api_url = f"http://{HOST}:{port}/v4"
     paths.config_dir.mkdir(parents=True, exist_ok=True)

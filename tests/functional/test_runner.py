@@ -35,7 +35,8 @@ def test_plan_of_an_unknown_fleet_fails_naming_it(master_opts, runner_loader):
     runners, context = runner_loader(master_opts())
     ret = runners["immutable.plan"](fleet="db")
     assert ret["result"] is False and ret["retcode"] == 1 and context["retcode"] == 1
-    assert ret["problems"] == [{"path": "immutable:fleets:db", "message": "no such fleet (the pillar defines: web)"}]
+    assert ret["problems"] == [{"path": "fleet", "message": "no fleet 'db' in the pillar (it defines: web)"}]
+    assert ret["error"] == "ArgumentError" and ret["comment"].startswith("invalid argument (1 problem):")
 
 
 def test_bad_pillar_fails_with_every_problem_and_a_nonzero_retcode(tmp_path, master_opts, runner_loader):
@@ -138,11 +139,21 @@ def test_roll_and_rollback_refuse_a_version_salt_run_read_as_a_number(master_opt
         assert ret["problems"][0]["message"].startswith("expected a version string, got the number 1.1")
 
 
-def test_rollback_and_unlock_need_a_fleet(master_opts, runner_loader):
+def test_bake_rollback_and_unlock_need_a_fleet_argument(master_opts, runner_loader):
     runners, _ = runner_loader(master_opts())
-    for verb in ("immutable.rollback", "immutable.unlock"):
+    for verb in ("immutable.bake", "immutable.rollback", "immutable.unlock"):
         ret = runners[verb]()
         assert ret["result"] is False and ret["problems"][0]["message"].endswith("needs fleet=<name>"), verb
+        assert ret["problems"][0]["path"] == "fleet" and ret["comment"].startswith("invalid argument"), verb
+
+
+def test_a_version_argument_that_cannot_name_an_image_is_named_as_the_argument(master_opts, runner_loader):
+    runners, _ = runner_loader(master_opts())
+    ret = runners["immutable.bake"](fleet="web", version="1.0/evil")
+    assert ret["comment"].startswith("invalid argument (1 problem):")
+    assert [p["path"] for p in ret["problems"]] == ["version"]
+    ret = runners["immutable.rollback"](fleet="web", to=1.1)
+    assert [p["path"] for p in ret["problems"]] == ["to"] and "to='\"1.10\"'" in ret["problems"][0]["message"]
 
 
 def test_a_stateful_fleet_is_accepted_and_its_plan_hands_each_slot_off(tmp_path, master_opts, runner_loader,

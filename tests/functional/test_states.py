@@ -6,7 +6,7 @@ import salt.config
 import salt.loader
 
 from salt_immutable import api
-from salt_immutable.errors import SpecError
+from salt_immutable.errors import ArgumentError
 
 PREVIEW = {"from": {"1.0.0": 3}, "to": "1.1.0", "image": None, "peak_servers": 4,
            "operations": ["bake web-1.1.0: builder, configure, test, seal, capture, prove"],
@@ -69,11 +69,11 @@ def test_a_rolled_back_roll_fails_the_state_and_still_says_what_changed(states, 
 
 def test_a_failed_bake_or_a_bad_pillar_fails_the_state_with_the_cause(states, monkeypatch):
     def refuse(*args, **kwargs):
-        raise SpecError([("immutable:fleets:nope", "no such fleet (the pillar defines: web)")])
+        raise ArgumentError([("fleet", "no fleet 'nope' in the pillar (it defines: web)")])
 
     monkeypatch.setattr(api, "bake", refuse)
     ret = states()["immutable.image_present"]("nope")
-    assert ret["result"] is False and "immutable:fleets:nope: no such fleet" in ret["comment"]
+    assert ret["result"] is False and "fleet: no fleet 'nope' in the pillar" in ret["comment"]
 
 
 def test_an_image_already_proven_is_no_change(states, monkeypatch):

@@ -77,7 +77,7 @@ def test_bad_pillar_exits_nonzero_naming_the_path_without_traceback(pip_master, 
 def test_unknown_fleet_exits_nonzero(pip_master):
     result = pip_master.salt_run_cli().run("immutable.plan", "fleet=db")
     assert result.returncode == 1
-    assert result.data["problems"][0]["path"] == "immutable:fleets:db"
+    assert result.data["problems"][0]["path"] == "fleet"
 
 
 # ----------------------------------------------------------------------- way 2: classic sync
@@ -92,12 +92,12 @@ def test_classic_sync_installs_the_runner_into_extension_modules(classic_master)
 
 
 def assert_orchestration_states_load(master):
-    """The orchestration states answer (here: an unknown fleet, named by its pillar path): they were loaded."""
+    """The orchestration states answer (here: an unknown fleet, named as the argument): they were loaded."""
     result = master.salt_run_cli().run("state.orch", "orch.immutable.bake", 'pillar={"fleet": "nope"}')
     assert result.returncode != 0
     (returns,) = result.data.values() if "data" not in result.data else result.data["data"].values()
     (state,) = returns.values()
-    assert state["result"] is False and "immutable:fleets:nope: no such fleet" in state["comment"], state
+    assert state["result"] is False and "fleet: no fleet 'nope' in the pillar" in state["comment"], state
 
 
 def test_the_entry_point_gives_orchestration_the_states(pip_master):

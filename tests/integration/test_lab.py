@@ -89,4 +89,5 @@ def assert_private_short_link(short_root, lab_dir):
 def test_lab_up_refuses_a_missing_state_tree(lab_dir, tmp_path):
     result = run("salt-immutable", "lab", "up", "--dir", str(lab_dir), "--state-tree", str(tmp_path / "nope"))
     assert result.returncode == 1
-    assert f"lab up: {tmp_path / 'nope'} is not a folder" in result.stderr
+    expected = f"lab up: the state tree {tmp_path / 'nope'} is not a folder (give yours with --state-tree DIR)"
+    assert expected in result.stderr

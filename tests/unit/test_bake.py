@@ -159,7 +159,10 @@ def test_a_proven_image_is_returned_without_any_mutation():
 
 def test_a_full_bake_builds_seals_captures_and_proves_in_order():
     provider, salt = FakeProvider(), FakeSalt()
-    result, events, _ = run_bake(provider, salt)
+    result, events, lines = run_bake(provider, salt)
+    sealing = [line for line in lines if "seal" in line]
+    assert [line.split(":")[0] for line in sealing] == ["[web@1.0.0] sealing web-1.0.0-build",
+                                                        "[web@1.0.0] sealed web-1.0.0-build in 0 s"], lines
     assert result["changed"] is True and "proven" in result["image"]["tags"]
     assert [tag.rsplit("/", 1)[1] for tag, data in events if data["status"] == "finished"] == [
         "builder", "configure", "test", "seal", "capture", "prove"]
