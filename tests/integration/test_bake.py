@@ -175,6 +175,11 @@ def assert_failed_cleanly(bake_lab, fleet, phase, message, result, data):
     assert message in data["comment"]
     assert bake_lab.provider.list_fleet(fleet) == []
     assert not [key for key in bake_lab.accepted_keys() if key.startswith(f"{fleet}-")]
+    image = bake_lab.provider.find_image(f"{fleet}-1.0.0")
+    if phase == "prove":  # captured, then refused: kept for a re-bake (force=True), never tagged proven
+        assert image is not None and "proven" not in image.tags, image
+    else:
+        assert image is None, f"a bake that failed in {phase} captured {image}"
 
 
 def test_capture_fault_fails_the_bake_and_leaves_nothing(bake_lab):
