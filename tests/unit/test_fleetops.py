@@ -199,5 +199,9 @@ def test_a_checkpoint_timeout_rolls_back_without_asking_again_and_the_record_kee
 
 def test_rollbacks_and_replacements_never_stop_at_checkpoints(fleet_world, app_port):
     ctx, _, salt, _, _ = fleet_world
-    report = fleetops.roll_fleet(ctx, fleet_spec(app_port, checkpoints=[1]), "2", verb="rollback")
-    assert report["outcome"] == "succeeded" and salt.awaited == []
+    paused = fleet_spec(app_port, checkpoints=[1])
+    back = fleetops.roll_fleet(ctx, paused, "2", verb="rollback")
+    assert back["outcome"] == "succeeded" and back["versions"] == {"2": 3}
+    replaced = fleetops.roll_fleet(ctx, paused, "2", verb="replace", replace=("web-g2-1",))
+    assert replaced["outcome"] == "succeeded" and "web-g2-1" in replaced["destroyed"] and len(replaced["created"]) == 1
+    assert salt.awaited == [], "a rollback or a replacement paused at a checkpoint"
