@@ -4,6 +4,7 @@ The example ``web`` fleet bakes, seals, captures and proves its image; broken fl
 leave no Linode and no accepted key behind.
 """
 
+import calendar
 import json
 import secrets
 import shutil
@@ -17,6 +18,7 @@ import pytest
 import requests
 import yaml
 
+import salt_immutable
 from salt_immutable import lab, seed
 from salt_immutable.errors import SaltCallError
 from salt_immutable.master import SaltMaster
@@ -27,7 +29,7 @@ BIN = Path(sys.executable).parent
 DATA = REPO / "tests" / "data" / "bake"
 BAKE_MARKER = f"BAKE-SECRET-{secrets.token_hex(8)}"
 BOOT_MARKER = f"BOOT-SECRET-{secrets.token_hex(8)}"
-LEAKY_FLEETS = ("leakencoded", "leakoldcopy")  # their bakes leave the build secret on disk, disguised
+BUILD_SECRET_FLEETS = ("capturefault", "leakencoded", "leakplain")  # fleets whose bakes use webapp:build_token
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +39,13 @@ def bake_lab(tmp_path_factory):
     states, pillar = root / "salt", root / "pillar"
     shutil.copytree(REPO / "salt", states)
     shutil.copytree(DATA / "salt", states, dirs_exist_ok=True)
+    commit_tree(states)
     shutil.copytree(REPO / "pillar", pillar)
     spec = yaml.safe_load((pillar / "immutable.sls").read_text())
     spec["immutable"]["fleets"].update(yaml.safe_load((DATA / "pillar_fleets.yaml").read_text()))
     (pillar / "immutable.sls").write_text(yaml.safe_dump(spec))
     with open(pillar / "top.sls", "a", encoding="utf-8") as top:
-        for fleet in LEAKY_FLEETS:
+        for fleet in BUILD_SECRET_FLEETS:
             top.write(f"  '{{{{ builders(\"{fleet}\") }}}}':\n    - match: compound\n    - webapp.bake\n")
     (pillar / "webapp/bake.sls").write_text(yaml.safe_dump({"webapp": {"build_token": BAKE_MARKER}}))
     (pillar / "webapp/secrets.sls").write_text(yaml.safe_dump({"webapp": {"api_key": BOOT_MARKER}}))
@@ -57,13 +60,55 @@ def bake_lab(tmp_path_factory):
             lab.down(root / "lab")
 
 
+def commit_tree(folder):
+    """Make ``folder`` a git checkout with one commit (the bake records the state tree's commit)."""
+    for command in (["init", "-q"], ["add", "-A"], ["-c", "user.name=test", "-c", "user.email=test@example.org",
+                                                      "commit", "-q", "-m", "the state tree"]):
+        subprocess.run(["git", "-C", str(folder), *command], check=True, capture_output=True)
+
+
+# One progress line per phase, in order (the bake of the example fleet: bake, boot and saltcheck tests, an
+# HTTP check).
+PHASE_LINES = (
+    "[web@1.0.0] booting builder web-1.0.0-build from linode/debian12",
+    "[web@1.0.0] applying bake states examples.webapp on web-1.0.0-build",
+    "[web@1.0.0] testing web-1.0.0-build",
+    "[web@1.0.0] sealing web-1.0.0-build: removing its identity, scanning for secrets, stopping its minion",
+    "[web@1.0.0] sealed web-1.0.0-build in ",
+    "[web@1.0.0] shutting down web-1.0.0-build and capturing web-1.0.0",
+    "[web@1.0.0] booting candidate web-1.0.0-proof from private/",
+    "[web@1.0.0] applying boot states examples.webapp.secrets on web-1.0.0-proof",
+    "[web@1.0.0] testing web-1.0.0-proof",
+    "[web@1.0.0] checking that web-1.0.0-proof holds none of the builder's identity",
+    "[web@1.0.0] waiting for http://",
+)
+
+
 @pytest.fixture(scope="module")
 def baked(bake_lab):
-    result, data = bake_lab.bake("web")
+    """The example fleet's bake, as an operator runs it: progress on stderr, one JSON document on stdout."""
+    result = bake_lab.salt_run("immutable.bake", "fleet=web")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PRIVATE KEY" not in result.stdout + result.stderr
-    assert bake_lab.opts["immutable"]["linode_token"] not in result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    data["progress"] = result.stderr
+    token = bake_lab.opts["immutable"]["linode_token"]
+    assert "PRIVATE KEY" not in result.stdout + result.stderr and token not in result.stdout + result.stderr
     return data
+
+
+def test_each_phase_of_a_bake_says_what_it_does_in_order(baked):
+    lines = [line for line in baked["progress"].splitlines() if line.startswith("[web@1.0.0] ")]
+    at = [next((n for n, line in enumerate(lines) if line.startswith(expected)), None) for expected in PHASE_LINES]
+    assert None not in at and at == sorted(at), "\n".join(lines)
+
+
+def test_no_private_key_and_no_token_reach_the_masters_job_cache(bake_lab, baked):
+    jobs = Path(bake_lab.opts["cachedir"]) / "jobs"
+    files = [path for path in jobs.rglob("*") if path.is_file()]
+    assert any(b"immutable.bake" in path.read_bytes() for path in files), "the bake's job is not in the cache"
+    token = bake_lab.opts["immutable"]["linode_token"].encode()
+    holders = [str(path) for path in files if b"PRIVATE KEY" in path.read_bytes() or token in path.read_bytes()]
+    assert holders == []
 
 
 def test_bake_produces_an_available_proven_image_with_provenance(bake_lab, baked):
@@ -76,6 +121,11 @@ def test_bake_produces_an_available_proven_image_with_provenance(bake_lab, baked
     assert provenance["fleet"] == "web" and provenance["version"] == "1.0.0"
     assert provenance["bake_states"] == ["examples.webapp"] and provenance["base_image"] == "linode/debian12"
     assert len(provenance["lowstate_sha256"]) == 64 and provenance["salt_version"].startswith("3008")
+    states = bake_lab.opts["file_roots"]["base"][0]
+    head = subprocess.run(["git", "-C", states, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    assert provenance["state_tree_commit"] == head.stdout.strip()
+    assert provenance["salt_immutable_version"] == salt_immutable.__version__
+    assert abs(time.time() - calendar.timegm(time.strptime(provenance["created"], "%Y-%m-%dT%H:%M:%SZ"))) < 600
     assert set(baked["timings"]) == {"builder", "configure", "test", "seal", "capture", "prove"}
     archive = bake_lab.image_archive(image.id)
     assert image.size == max(1, -(-archive.stat().st_size // (1024 * 1024)))
@@ -94,6 +144,8 @@ def test_captured_image_holds_the_bake_and_no_identity_or_secret(bake_lab, baked
     files = regular_files(bake_lab.image_archive(baked["image"]["id"]))
     assert b"ThreadingHTTPServer" in files["opt/webapp/server.py"]
     assert files["etc/webapp/webapp.conf"] == b"port = 8080\n"
+    assert "opt/webapp/vendor/fetched" in files, "the bake fetched with its build secret"
+    assert "root/.config/webapp/build.env" not in files, "the bake removed its build secret"
     assert json.loads(files["etc/immutable-release"]) == baked["provenance"]
     identity = ("etc/salt/minion", "etc/salt/minion_id", "etc/salt/grains", "etc/salt/pki/", "var/cache/salt/",
                 "var/log/salt/", "var/log/cloud-init", "var/lib/cloud/instance", "var/lib/cloud/data",
@@ -161,7 +213,7 @@ def test_a_server_booted_from_the_image_serves_the_app_and_tells_its_release(bak
         ("untested", "test", "saltcheck bakecases.untested: untested_file_says_expected"),
         ("drifting", "prove", "converge: "),
         ("leakencoded", "seal", "secrets are still on disk in: /opt/leak/token.b64"),
-        ("leakoldcopy", "seal", "secrets are still on disk in: /srv/leak/token.txt"),
+        ("leakplain", "seal", "secrets are still on disk in: /root/.config/webapp/build.env"),
     ],
 )
 def test_failing_bakes_stop_with_a_clear_message_and_leave_nothing(bake_lab, fleet, phase, message):
@@ -212,6 +264,7 @@ def test_a_failing_bake_stops_the_orchestration_fires_its_phases_and_the_reactor
     for skipped in (servers, images):
         assert skipped["result"] is False and skipped["comment"].startswith("One or more requisite failed")
     assert "PRIVATE KEY" not in out, "a minion's private key was fired on the master event bus"
+    assert bake_lab.opts["immutable"]["linode_token"] not in out, "the Linode token was fired on the event bus"
     events = [line.split("\t", 1) for line in out.splitlines() if line.startswith("salt/immutable/broken/")]
     seen = [(tag, json.loads(data)["status"]) for tag, data in events]
     assert seen == [

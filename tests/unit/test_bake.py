@@ -111,6 +111,9 @@ class FakeSalt:
 
     def wait_for_minion(self, minion_id, deadline):
         self.calls.append(("wait_for_minion", minion_id))
+        failure = self.fail.get((minion_id, "wait_for_minion"))
+        if failure is not None:
+            raise failure
 
     def wait_until_silent(self, minion_id, deadline):
         self.calls.append(("wait_until_silent", minion_id))
@@ -137,9 +140,9 @@ class FakeSalt:
         return answers.get(fun, True), 0
 
 
-def run_bake(provider, salt, **options):
+def run_bake(provider, salt, fleet=FLEET, **options):
     events, lines = [], []
-    job = bake.BakeJob(fleet=FLEET, version="1.0.0", provider=provider, salt=salt, master_address="127.0.0.1",
+    job = bake.BakeJob(fleet=fleet, version="1.0.0", provider=provider, salt=salt, master_address="127.0.0.1",
                        master_port=4506, progress=lines.append, fire=lambda tag, data: events.append((tag, data)),
                        **options)
     return bake.Bake(job).run(), events, lines
@@ -315,3 +318,41 @@ def test_an_image_baked_earlier_is_checked_for_its_sweep_only():
     run_bake(provider, salt)
     checks = [call for call in salt.calls if call[:2] == ("web-1.0.0-proof", "immutable.check_image")]
     assert [call[3] for call in checks] == [{"builder": None}]
+
+
+def test_a_builder_whose_minion_never_answers_fails_in_builder_and_leaves_nothing():
+    never = SaltCallError("minion web-1.0.0-build did not answer within 300s")
+    provider, salt = FakeProvider(), FakeSalt(fail={("web-1.0.0-build", "wait_for_minion"): never})
+    with pytest.raises(BakeError) as failed:
+        run_bake(provider, salt)
+    assert str(failed.value) == "bake web@1.0.0 failed in builder: minion web-1.0.0-build did not answer within 300s"
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101] and salt.keys == set()
+    assert not [c for c in provider.calls if c[0] == "capture_image"]
+
+
+HTTP_FLEET = spec.parse({"immutable": {"linode": {"region": "us-east"}, "fleets": {"web": {
+    "version": "1.0.0", "count": 1, "bake": {"states": ["webapp"]}, "tests": {"http": {"port": 8080, "path": "/ok"}},
+}}}}).fleet("web")
+
+
+def test_a_candidate_failing_its_http_check_fails_the_proof_and_its_image_stays_unproven(monkeypatch):
+    asked = []
+    monkeypatch.setattr(checks, "answers_http", lambda url: asked.append(url) and False)
+    monkeypatch.setattr(bake, "HTTP_TIMEOUT", 0.2)
+    provider, salt = FakeProvider(), FakeSalt()
+    with pytest.raises(BakeError) as failed:
+        run_bake(provider, salt, fleet=HTTP_FLEET)
+    assert str(failed.value) == ("bake web@1.0.0 failed in prove: health check http://127.0.1.1:8080/ok did not "
+                                 "answer 2xx within 0.2s")
+    assert asked and set(asked) == {"http://127.0.1.1:8080/ok"}
+    assert not [c for c in provider.calls if c[0] in ("set_image_tags", "delete_image")], "kept, never proven"
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101, 102] and salt.keys == set()
+
+
+def test_keep_builder_on_failure_keeps_a_failed_candidate_and_its_key():
+    provider = FakeProvider()
+    salt = FakeSalt(fail={("web-1.0.0-proof", "immutable.verify"): {"result": False, "failures": ["t1"]}})
+    with pytest.raises(BakeError, match="failed in prove"):
+        run_bake(provider, salt, keep_on_failure=True)
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101], "the builder went after capture"
+    assert salt.keys == {"web-1.0.0-proof"}

@@ -16,3 +16,15 @@ starts_at_every_boot:
   args:
     - /var/lib/cloud/scripts/per-boot/50-webapp.sh
   assertion: assertTrue
+
+fetched_with_the_build_secret:
+  module_and_function: file.file_exists
+  args:
+    - /opt/webapp/vendor/fetched
+  assertion: assertTrue
+
+build_secret_is_gone:
+  module_and_function: file.file_exists
+  args:
+    - /root/.config/webapp/build.env
+  assertion: assertFalse
