@@ -66,8 +66,11 @@ class LabHandle:
         return [entry for entry in self.control("GET", "requests")["requests"] if entry["method"] != "GET"]
 
     def control(self, method, path, **body):
+        """A call to the emulator's control API; an answer other than 2xx fails the test that made it."""
         url = self.api_url.removesuffix("/v4") + "/_emulator/" + path
-        return requests.request(method, url, json=body or None, timeout=10).json()
+        answer = requests.request(method, url, json=body or None, timeout=10)
+        assert answer.ok, f"{method} /_emulator/{path} {body}: {answer.status_code} {answer.text}"
+        return answer.json()
 
     def accepted_keys(self):
         listing = subprocess.run(
