@@ -5,6 +5,7 @@ cloud adapter over HTTP. Minion keys are pre-accepted with key.gen_accept; nothi
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -233,7 +234,8 @@ def test_stopping_the_emulator_leaves_no_process_and_no_mount(tmp_path):
         # The machine's mounts live in its own namespace: the host does not see them, a scan of every
         # namespace does (else the check after the stop would prove nothing).
         assert machine_pids and host_mounts_under(tmp_path) == []
-        assert process.pid in mounts_anywhere(tmp_path) or set(machine_pids) & set(mounts_anywhere(tmp_path))
+        machine_namespace = os.readlink(f"/proc/{machine_pids[0]}/ns/mnt")
+        assert [pid for pid in mounts_anywhere(tmp_path) if os.readlink(f"/proc/{pid}/ns/mnt") == machine_namespace]
     for pid in [process.pid, *machine_pids]:
         wait_for(lambda p=pid: not Path(f"/proc/{p}").exists(), timeout=10, what=f"process {pid} to end")
     assert not port_open(machine.private_ip, 8080)

@@ -185,7 +185,6 @@ def test_a_full_bake_builds_seals_captures_and_proves_in_order():
     [
         (("web-1.0.0-build", "state.apply"), "configure", "bake states failed"),
         (("web-1.0.0-build", "immutable.verify"), "test", "tests failed on web-1.0.0-build"),
-        (("web-1.0.0-build", "immutable.seal"), "seal", "secrets are still on disk"),
         (("web-1.0.0-proof", "immutable.verify"), "prove", "tests failed on web-1.0.0-proof"),
         (("web-1.0.0-proof", "immutable.release"), "prove", "reports release"),
     ],
@@ -194,7 +193,6 @@ def test_every_failure_removes_what_the_bake_created(failing, phase, message):
     answers = {
         "state.apply": {"x": {"result": False, "__id__": "broken-state", "changes": {}}},
         "immutable.verify": {"result": False, "failures": ["saltcheck webapp: t1"]},
-        "immutable.seal": SaltCallError("immutable.seal on web-1.0.0-build failed: secrets are still on disk in: /x"),
         "immutable.release": {"fleet": "db"},
     }
     provider, salt = FakeProvider(), FakeSalt(fail={failing: answers[failing[1]]})
@@ -203,6 +201,24 @@ def test_every_failure_removes_what_the_bake_created(failing, phase, message):
     created = [c for c in provider.calls if c[0] == "create_instance"]
     deleted = [c for c in provider.calls if c[0] == "delete_instance"]
     assert len(deleted) == len(created) and salt.keys == set()
+
+
+def test_a_refused_seal_fails_the_bake_in_seal_captures_nothing_and_removes_the_builder():
+    """What the minion's refusal says is the minion's business (tests/functional/test_seal.py); the bake's is to stop
+    before any capture, say where, fire the failure and leave nothing."""
+    refusal = SaltCallError("immutable.seal on web-1.0.0-build failed: <the minion's refusal>")
+    provider, salt = FakeProvider(), FakeSalt(fail={("web-1.0.0-build", "immutable.seal"): refusal})
+    events = []
+    job = bake.BakeJob(fleet=FLEET, version="1.0.0", provider=provider, salt=salt, master_address="127.0.0.1",
+                       master_port=4506, fire=lambda tag, data: events.append((tag, data)))
+    with pytest.raises(BakeError) as failed:
+        bake.Bake(job).run()
+    assert str(failed.value) == f"bake web@1.0.0 failed in seal: {refusal}" and failed.value.__cause__ is refusal
+    assert [call[0] for call in provider.calls if call[0] in ("shutdown", "capture_image", "set_image_tags")] == []
+    assert ("wait_until_silent", "web-1.0.0-build") not in salt.calls
+    assert events[-1] == ("salt/immutable/web/bake/seal", {"fleet": "web", "version": "1.0.0", "phase": "seal",
+                                                          "status": "failed", "error": str(refusal)})
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101] and salt.keys == set()
 
 
 def test_keep_builder_on_failure_keeps_the_builder_and_its_key():

@@ -1,21 +1,17 @@
-"""The roll history: records written at once, kept across processes, interrupted rolls found, rollback targets."""
+"""The roll history: records written at once, interrupted rolls found, rollback targets (records read by another
+process: tests/functional/test_history.py)."""
 
 import json
 import os
 import re
 import socket
-import subprocess
-import sys
-import textwrap
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from salt_immutable import history, lock
 from salt_immutable.history import RollRecord
 
-REPO = Path(__file__).resolve().parents[2]
 FLEET = "web"
 EPOCH = 1714564800.0  # 2024-05-01T12:00:00Z
 
@@ -26,14 +22,6 @@ class FakeClock:
 
     def __call__(self):
         return self.now
-
-
-@pytest.fixture(scope="module")
-def dead_pid():
-    """The pid of a process that has exited and been reaped."""
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
 
 
 def begin(folder, roll_id="r1", at=EPOCH, fleet=FLEET, verb="roll", from_versions=("1.0",), to="1.1"):
@@ -145,26 +133,6 @@ def test_unknown_keys_in_a_record_are_ignored(tmp_path):
     path.write_text(json.dumps({**on_disk(tmp_path, record), "added_later": 1}))
 
     assert history.records(tmp_path, FLEET) == [record]
-
-
-def test_records_survive_and_are_read_by_a_new_process(tmp_path):
-    record = begin(tmp_path)
-    record.created.append("web-g2-1")
-    history.finish(tmp_path, record, "succeeded", clock=lambda: EPOCH + 90)
-    reader = textwrap.dedent(
-        """
-        import json, sys
-        from salt_immutable import history
-        print(json.dumps([r.to_json() for r in history.records(sys.argv[1], "web")]))
-        """
-    )
-
-    result = subprocess.run(
-        [sys.executable, "-c", reader, str(tmp_path)], capture_output=True, text=True, check=True, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-    assert [RollRecord.from_json(data) for data in json.loads(result.stdout)] == [record]
 
 
 # --- interrupted rolls ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from linode_emu.backend import Backend
 from linode_emu.store import StateStore
 from linode_emu.transitions import TransitionPolicy
-from tests.unit.emulator.helpers import ManualClock
+from tests.support.emulator_helpers import ManualClock
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from linode_emu.backend import Backend, loopback_address
 from linode_emu.errors import EmuApiError
 from linode_emu.store import StateStore
 from linode_emu.transitions import NOMINAL_SECONDS, TransitionPolicy
-from tests.unit.emulator.helpers import (
+from tests.support.emulator_helpers import (
     API_DATE,
     ROOT_PASS,
     ManualClock,

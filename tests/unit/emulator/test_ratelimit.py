@@ -6,7 +6,7 @@ import pytest
 
 from linode_emu.errors import EmuApiError
 from linode_emu.ratelimit import DEFAULT_LIMITS, RateLimiter
-from tests.unit.emulator.helpers import START, ManualClock
+from tests.support.emulator_helpers import START, ManualClock
 
 
 def test_defaults_are_the_real_limits():

@@ -6,7 +6,7 @@ import pytest
 
 from linode_emu.errors import EmuApiError
 from linode_emu.transitions import NOMINAL_SECONDS, STATUS_MACHINES, TransitionPolicy, check_transition
-from tests.unit.emulator.helpers import create_linode, events_of, run_until_idle
+from tests.support.emulator_helpers import create_linode, events_of, run_until_idle
 
 
 def status(backend, linode_id) -> str:

@@ -1,14 +1,10 @@
-"""Choosing the machines driver: namespace where the kernel allows it, one clear line where not."""
+"""Choosing the machines driver: one clear line where namespaces cannot run (where they can, chosen by default:
+tests/functional/machines/test_driver_choice.py)."""
 
 import pytest
 
 from linode_emu import machines
 from linode_emu.machines import MachineDriver, MachineError, make_driver, namespace
-
-
-def test_namespace_machines_are_available_here_and_chosen_by_default():
-    assert namespace.unsupported_reason() is None
-    assert machines.default_driver_name() == "namespace"
 
 
 def test_missing_unshare_is_named_in_one_line(monkeypatch, tmp_path):

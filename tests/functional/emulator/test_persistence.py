@@ -6,8 +6,9 @@ import json
 
 import requests
 
-from tests.support.emulator import EMULATOR_TOKEN, wait_until
-from tests.unit.emulator.helpers import ROOT_PASS
+from linode_emu.transitions import NOMINAL_SECONDS
+from tests.support.emulator import EMULATOR_TOKEN
+from tests.support.emulator_helpers import ROOT_PASS, ManualClock
 
 AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
 LINODE = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": ROOT_PASS}
@@ -40,20 +41,28 @@ def test_objects_and_counters_survive_a_restart(emulator_factory, tmp_path):
     assert call(second, "POST", "/nodebalancers", {"region": "us-east"})["id"] > nodebalancer["id"]
 
 
-def test_a_capture_continues_across_a_restart(emulator_factory, tmp_path):
-    state_dir = tmp_path / "state"
-    first = emulator_factory(state_dir=state_dir, time_scale=0.005)
+def test_a_capture_in_progress_is_still_creating_after_a_restart_and_ends_available_at_its_deadline(
+    emulator_factory, tmp_path
+):
+    """Both servers run on one manual clock: the restart happens halfway through the capture, for certain."""
+    state_dir, clock = tmp_path / "state", ManualClock()
+    first = emulator_factory(state_dir=state_dir, time_scale=1.0, clock=clock)
     linode = call(first, "POST", "/linode/instances", {**LINODE, "label": "web-1", "booted": False})
-    wait_until(lambda: call(first, "GET", f"/linode/instances/{linode['id']}")["status"] == "offline")
+    clock.advance(NOMINAL_SECONDS["linode_create"])
+    assert call(first, "GET", f"/linode/instances/{linode['id']}")["status"] == "offline"
     disk = call(first, "GET", f"/linode/instances/{linode['id']}/disks")["data"][0]
     image = call(first, "POST", "/images", {"disk_id": disk["id"], "label": "web-v1"})
+    clock.advance(NOMINAL_SECONDS["disk_imagize"] / 2)
+    assert call(first, "GET", f"/images/{image['id']}")["status"] == "creating"
     first.stop()
 
-    second = emulator_factory(state_dir=state_dir, time_scale=0.005)
-    assert call(second, "GET", f"/images/{image['id']}")["status"] in ("creating", "available")
-    wait_until(lambda: call(second, "GET", f"/images/{image['id']}")["status"] == "available")
-    events = call(second, "GET", "/account/events")["data"]
-    assert (events[0]["action"], events[0]["status"]) == ("disk_imagize", "finished")
+    second = emulator_factory(state_dir=state_dir, time_scale=1.0, clock=clock)
+    assert call(second, "GET", f"/images/{image['id']}")["status"] == "creating"
+    clock.advance(NOMINAL_SECONDS["disk_imagize"] / 2)
+    assert call(second, "GET", f"/images/{image['id']}")["status"] == "available"
+    imagize = call(second, "GET", "/account/events")["data"][0]
+    assert (imagize["action"], imagize["status"], imagize["entity"]["id"], imagize["duration"]) == (
+        "disk_imagize", "finished", linode["id"], NOMINAL_SECONDS["disk_imagize"])
 
 
 def test_the_state_file_is_always_whole_json(emulator, tmp_path):

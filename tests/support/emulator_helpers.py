@@ -1,4 +1,5 @@
-"""Helpers shared by the emulator tests."""
+"""Helpers shared by the emulator tests: the backend model's (tests/unit/emulator) and the served emulator's
+(tests/functional/emulator)."""
 
 from __future__ import annotations
 

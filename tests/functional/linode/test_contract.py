@@ -545,7 +545,12 @@ def test_the_token_never_shows_in_errors_or_logs(make_provider, control, caplog)
         errors.NotFound,
         errors.InvalidRequest,
     ]
-    assert caplog.records, "the retries should have been logged"
+    retries = [record.getMessage() for record in caplog.records
+               if (record.name, record.levelno) == ("salt_immutable.linode", logging.WARNING)]
+    assert retries == [
+        f"get instance {server.id}: the API did not answer in time; attempt 1 of 2, retrying in 0.0 s",
+        "find volume data-1: Service Unavailable; attempt 1 of 2, retrying in 0.0 s",
+    ], "each retry is logged as a warning naming the operation, the resource and the reason"
     for error in raised:
         assert EMULATOR_TOKEN not in str(error) and EMULATOR_TOKEN not in repr(error)
         assert EMULATOR_TOKEN not in repr(error.__cause__)

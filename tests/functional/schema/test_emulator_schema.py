@@ -40,8 +40,8 @@ import pytest
 import requests
 
 from linode_emu.server import EmulatorServer
+from tests.functional.schema.validator import load_schema, summarize, validate
 from tests.support.emulator import EMULATOR_DEFAULTS, EMULATOR_TOKEN
-from tests.unit.schema.validator import load_schema, summarize, validate
 
 SCHEMA = load_schema()
 KINDS = sorted(k for k in SCHEMA if not k.startswith("_"))

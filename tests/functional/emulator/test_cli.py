@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -34,26 +35,35 @@ def stop(process: subprocess.Popen) -> None:
     process.stderr.close()
 
 
-def test_serves_until_sigterm(tmp_path):
-    process = start(
-        "--state-dir", str(tmp_path), "--token", "cli-token", "--time-scale", "0.01", "--no-rate-limits"
-    )
+def serve(state_dir):
+    """Start the emulator on ``state_dir``; its URL once it listens."""
+    process = start("--state-dir", str(state_dir), "--token", "cli-token", "--time-scale", "0.01", "--no-rate-limits")
+    line = process.stdout.readline().strip()
+    assert line.startswith("linode_emu listening on http://127.0.0.1:"), line + process.stderr.read()
+    return process, line.removeprefix("linode_emu listening on ")
+
+
+def test_serves_until_sigterm_and_keeps_its_state_in_the_state_dir(tmp_path):
+    auth = {"Authorization": "Bearer cli-token"}
+    process, url = serve(tmp_path)
     try:
-        line = process.stdout.readline().strip()
-        prefix = "linode_emu listening on http://127.0.0.1:"
-        assert line.startswith(prefix), line + process.stderr.read()
-        url = line.removeprefix("linode_emu listening on ")
         assert requests.get(url + "/v4/regions", timeout=10).status_code == 401
-        response = requests.get(
-            url + "/v4/regions", headers={"Authorization": "Bearer cli-token"}, timeout=10
-        )
+        response = requests.get(url + "/v4/regions", headers=auth, timeout=10)
         assert (response.status_code, response.json()["results"]) == (200, 3)
         assert "X-RateLimit-Limit" not in response.headers
+        assert requests.post(url + "/v4/tags", json={"label": "kept"}, headers=auth, timeout=10).status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
         stop(process)
-    assert (tmp_path / "state.json").exists() or list(tmp_path.iterdir()) == []
+    assert json.loads((tmp_path / "state.json").read_text())["tags"] == ["kept"]
+
+    process, url = serve(tmp_path)
+    try:
+        tags = requests.get(url + "/v4/tags", headers=auth, timeout=10).json()["data"]
+        assert [tag["label"] for tag in tags] == ["kept"]
+    finally:
+        stop(process)
 
 
 def test_unknown_machines_driver_is_refused(tmp_path):

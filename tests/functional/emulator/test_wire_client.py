@@ -17,7 +17,7 @@ from linode_api4.objects.filtering import order_by
 from linode_api4.polling import EventError
 
 from tests.support.emulator import EMULATOR_TOKEN, wait_until
-from tests.unit.emulator.helpers import ROOT_PASS
+from tests.support.emulator_helpers import ROOT_PASS
 
 
 def fresh(obj):

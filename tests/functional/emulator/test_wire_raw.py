@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.support.emulator import EMULATOR_TOKEN, wait_until
-from tests.unit.emulator.helpers import API_DATE, ROOT_PASS
+from tests.support.emulator_helpers import API_DATE, ROOT_PASS
 
 AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
 LINODE = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": ROOT_PASS}

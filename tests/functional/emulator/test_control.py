@@ -9,7 +9,7 @@ import requests
 from linode_api4 import ApiError, Image, LinodeClient
 
 from tests.support.emulator import EMULATOR_TOKEN, EmulatorControl, wait_until
-from tests.unit.emulator.helpers import ROOT_PASS
+from tests.support.emulator_helpers import ROOT_PASS
 
 AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
 LINODE = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": ROOT_PASS}
@@ -274,9 +274,17 @@ def test_bad_boot_failure_bodies_are_refused_naming_the_field(emulator, body, fi
 def test_control_api_is_not_rate_limited_authenticated_or_faulted(emulator_factory):
     server = emulator_factory(rate_limits=True)
     control = server.url + "/_emulator"
-    requests.put(
+    limited = requests.put(
         control + "/rate-limits", json={"limits": {"default": {"limit": 1, "window": 60}}}, timeout=10
     )
-    requests.post(control + "/faults", json={"path": ".*", "status": 500, "count": 100}, timeout=10)
-    assert all(requests.get(control + "/stats", timeout=10).ok for _ in range(5))
+    assert (limited.status_code, limited.json()["limits"]["default"]) == (200, {"limit": 1, "window": 60})
+    faulted = requests.post(control + "/faults", json={"path": ".*", "status": 500, "count": 100}, timeout=10)
+    assert (faulted.status_code, faulted.json()["path"], faulted.json()["count"]) == (200, ".*", 100)
+    api = [requests.get(server.api_url + "/regions/us-east", headers=AUTH, timeout=10).status_code for _ in range(2)]
+    assert api == [500, 429], "the API takes the fault, then meets the limit"
+
+    listed = [requests.get(control + "/faults", timeout=10) for _ in range(5)]  # no token, over the limit
+
+    assert [answer.status_code for answer in listed] == [200] * 5
+    assert [answer.json()["faults"][0]["count"] for answer in listed] == [99] * 5, "only the API took the fault"
     assert requests.get(control + "/nothing", timeout=10).status_code == 404
