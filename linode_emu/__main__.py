@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from linode_emu import delays
 from linode_emu.machines import DRIVER_NAMES, MachineError, default_driver_name
 from linode_emu.server import EmulatorServer, UnsafeListenError
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"linode_emu token: {server.token}", file=sys.stderr, flush=True)
         print(f"linode_emu listening on {server.url}", flush=True)
         print(f"linode_emu machines: {machines}", file=sys.stderr, flush=True)
-        while not stop.wait(0.2):
+        while not stop.wait(delays.real("main_poll")):
             pass
     finally:
         server.stop()

@@ -18,10 +18,11 @@ import socketserver
 import threading
 from dataclasses import dataclass
 
+from linode_emu import delays
+
 BUFFER = 65536
-CONNECT_TIMEOUT = 2.0
 UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-MIN_CHECK_INTERVAL = 0.25  # the server's tick: nodes and verdicts change no faster than that
+MIN_CHECK_INTERVAL = delays.real("tick")  # the server's tick: nodes and verdicts change no faster than that
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,22 @@ class NodeView:
 
 @dataclass(frozen=True)
 class CheckSettings:
-    """A config's health check, with Linode's field meanings."""
+    """A config's health check, with Linode's field meanings (``check_interval`` in Linode's seconds, run
+    at ``time_scale``; ``timeout`` in real seconds)."""
 
     protocol: str = "http"
     check: str = "connection"
-    interval: float = 5.0
+    check_interval: float = 5.0
+    time_scale: float = 1.0
     timeout: float = 3.0
     attempts: int = 2
     path: str = "/"
     body: str = ""
+
+    @property
+    def interval(self):
+        """Real seconds between two checks: ``check_interval`` at the time scale."""
+        return delays.check_interval(self.check_interval, self.time_scale)
 
 
 def probe(node, settings):
@@ -56,9 +64,9 @@ def probe(node, settings):
     host, port = node.host_port()
     try:
         if settings.check == "connection":
-            with socket.create_connection((host, port), timeout=settings.timeout):
+            with socket.create_connection((host, port), timeout=delays.io_timeout(settings.timeout)):
                 return True
-        connection = http.client.HTTPConnection(host, port, timeout=settings.timeout)
+        connection = http.client.HTTPConnection(host, port, timeout=delays.io_timeout(settings.timeout))
         try:
             connection.request("GET", settings.path or "/")
             response = connection.getresponse()
@@ -109,8 +117,9 @@ class BalancerProxy:
         self._threads = []
 
     def start(self):
-        for target in (self._server.serve_forever, self._check_loop):
-            thread = threading.Thread(target=target, daemon=True)
+        serve = {"poll_interval": delays.real("http_poll")}
+        for target, kwargs in ((self._server.serve_forever, serve), (self._check_loop, {})):
+            thread = threading.Thread(target=target, kwargs=kwargs, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -121,14 +130,14 @@ class BalancerProxy:
             self._server.shutdown()
         self._server.server_close()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=delays.real("thread_join"))
 
     # ------------------------------------------------------------------ health checks
 
     def _check_loop(self):
         while not self._stop.is_set():
             self.check_once()
-            self._stop.wait(self.settings.interval)
+            self._stop.wait(delays.check_interval(self.settings.check_interval, self.settings.time_scale))
 
     def check_once(self):
         """Check every node once and report the statuses that changed."""
@@ -162,7 +171,7 @@ class BalancerProxy:
         for offset in range(len(candidates)):
             node = candidates[(start + offset) % len(candidates)]
             try:
-                return socket.create_connection(node.host_port(), timeout=CONNECT_TIMEOUT)
+                return socket.create_connection(node.host_port(), timeout=delays.real("node_connect"))
             except OSError:
                 continue
         return None
@@ -194,13 +203,14 @@ def _pipe(source, sink):
 
 
 def check_settings(config, time_scale=1.0):
-    """A config's JSON (as the API shows it) → CheckSettings, its interval on the emulator's clock (times
-    ``--time-scale``, like every other simulated delay)."""
+    """A config's JSON (as the API shows it) → CheckSettings, run at ``time_scale`` (``--time-scale``): its
+    interval is a simulated delay (see :mod:`linode_emu.delays`)."""
     return CheckSettings(
         protocol=config["protocol"],
         check=config["check"],
-        interval=max(MIN_CHECK_INTERVAL, float(config["check_interval"]) * time_scale),
-        timeout=float(config["check_timeout"]),
+        check_interval=float(config["check_interval"]),
+        time_scale=time_scale,
+        timeout=delays.io_timeout(config["check_timeout"]),
         attempts=int(config["check_attempts"]),
         path=config.get("check_path") or "/",
         body=config.get("check_body") or "",

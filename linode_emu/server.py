@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from linode_emu import routes
+from linode_emu import delays, routes
 from linode_emu.backend import Backend
 from linode_emu.balancer import Balancers
 from linode_emu.control import PREFIX as CONTROL_PREFIX
@@ -34,8 +34,6 @@ from linode_emu.transitions import TransitionPolicy
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/v4beta", "/v4")
-# How often, with machines, jobs progress and NodeBalancer proxies follow the API without any request.
-TICK_SECONDS = 0.25
 
 
 @dataclass
@@ -123,7 +121,7 @@ class EmulatorApp:
             raise EmuApiError(401, "Invalid Token")
 
     def _fault_response(self, fault: Fault, rate_headers: dict) -> Response:
-        self._stopping.wait(fault.delay)
+        self._stopping.wait(delays.requested(fault.delay))
         if fault.status == TIMEOUT:
             return Response(0, None)
         extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -307,7 +305,10 @@ class EmulatorServer:
         self._stopping.clear()
         self._httpd = _HTTPServer(self._address, self._app)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="linode_emu", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": delays.real("http_poll")},
+            name="linode_emu",
+            daemon=True,
         )
         self._thread.start()
         if self.machines != "none":
@@ -318,7 +319,7 @@ class EmulatorServer:
 
     def _tick(self) -> None:
         """With machines, the world moves on its own: jobs finish and NodeBalancers follow the API."""
-        while not self._stopping.wait(TICK_SECONDS):
+        while not self._stopping.wait(delays.real("tick")):
             self.backend.tick()
             self.balancers.reconcile()
 

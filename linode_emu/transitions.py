@@ -3,7 +3,8 @@ status machines of the status-bearing models.
 
 A job (see ``models.Job``) finishes when its policy says so:
 
-* ``timed`` (default): at its absolute deadline, ``start + nominal seconds * time_scale``;
+* ``timed`` (default): at its absolute deadline, ``start + nominal seconds * time_scale`` (see
+  :mod:`linode_emu.delays`);
 * ``immediate``: at the first evaluation after the request that started it;
 * ``reads``: after ``reads`` reads of the object it concerns.
 """
@@ -13,20 +14,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from linode_emu import delays
 from linode_emu.models import Job
 
-NOMINAL_SECONDS = {
-    "linode_create": 10.0,
-    "linode_boot": 8.0,
-    "linode_shutdown": 4.0,
-    "linode_reboot": 12.0,
-    "linode_rebuild": 15.0,
-    "linode_delete": 2.0,
-    "disk_imagize": 60.0,
-    "volume_create": 10.0,
-    "volume_attach": 5.0,
-    "volume_detach": 5.0,
-}
+# Linode's seconds per job action, before the time scale (the table is delays.JOB_SECONDS).
+NOMINAL_SECONDS = delays.JOB_SECONDS
 
 POLICIES = ("timed", "immediate", "reads")
 
@@ -84,7 +76,7 @@ class TransitionPolicy:
 
     def new_job(self, action: str, start: float, **params) -> Job:
         """A job for ``action`` starting at ``start`` (absolute seconds)."""
-        return Job(start_at=start, finish_at=start + NOMINAL_SECONDS[action] * self.time_scale, params=params)
+        return Job(start_at=start, finish_at=start + delays.job(action, self.time_scale), params=params)
 
     def progress(self, job: Job, now: float) -> float:
         """How far ``job`` is, from 0.0 to 1.0 (1.0 means it finishes now)."""

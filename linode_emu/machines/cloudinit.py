@@ -329,11 +329,6 @@ def _is_executable(root, path):
     return target.is_file() and os.access(target, os.X_OK)
 
 
-def has_command(root, command, search_path):
-    """Whether ``command`` is an executable file in one of the machine's ``search_path`` folders."""
-    return any(_is_executable(root, f"{folder}/{command}") for folder in search_path.split(":"))
-
-
 def as_argv(command):
     """A cloud-config command as argv: strings run through ``sh -c``, lists run as they are."""
     return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)

@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from linode_emu.machines import MachineError, cloudinit, mask
+from linode_emu import delays
+from linode_emu.machines import MachineError, cloudinit, firstboot, mask
 
 MACHINE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-STOP_GRACE_SECONDS = 5
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-SSH_KEY_TYPES = ("rsa", "ecdsa", "ed25519")
-USER_DATA_SCRIPT = "/var/lib/cloud/instance/user-data.sh"
+USER_DATA_SCRIPT = "/var/lib/cloud/instance/scripts/part-001"  # where cloud-init keeps a user-data script
 ROOT = "/"  # the machine's root, once PID 1 has entered it
 VOLUMES_DIR = "/run/linode_emu/volumes"
 OLD_ROOT = "/run/linode_emu/host"
@@ -136,18 +135,6 @@ def ensure_machine_id(root, console):
     console("machine-id generated")
 
 
-def generate_host_keys(machine):
-    """cloud-init's ssh module at the first boot of an instance: new SSH host keys, the old ones deleted
-    (``ssh_deletekeys``), made by the machine's own ssh-keygen."""
-    if not cloudinit.has_command(machine.root, "ssh-keygen", MACHINE_PATH):
-        machine.console("cloud-init: ssh-keygen is missing: no SSH host keys generated")
-        return
-    keygens = [f"ssh-keygen -q -t {kind} -N '' -f /etc/ssh/ssh_host_{kind}_key" for kind in SSH_KEY_TYPES]
-    script = " && ".join(["mkdir -p /etc/ssh", "rm -f /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub", *keygens])
-    if machine.run(["/bin/sh", "-c", script], "ssh host keys") == 0:
-        machine.console("cloud-init: SSH host keys generated")
-
-
 def mount_volumes(root, volumes, console):
     """Bind each fstab entry naming an attached Linode volume onto its mount point."""
     for device, mount_point, options in cloudinit.fstab_entries(root):
@@ -206,33 +193,51 @@ def _output_log(root, console):
 
 
 def run_cloud_init(boot, machine, volumes):
-    """First boot: the per-instance modules; every boot: bootcmd and the per-boot scripts.
+    """First boot of an instance: the per-instance modules and SSH host keys; every boot: cloud-init's
+    records (:mod:`firstboot`), bootcmd and the per-boot scripts.
 
     ``volumes``: fstab device -> where the machine finds that attached volume.
     """
-    root = machine.root
-    config = cloudinit.parse(cloudinit.decode_user_data(boot.get("user_data")))
+    root, instance_id = machine.root, boot["instance_id"]
+    text = cloudinit.decode_user_data(boot.get("user_data"))
+    config = cloudinit.parse(text)
+    first = cloudinit.is_first_boot(root, instance_id)
+    with cloudinit.reported(machine.console, "cloud-init: its records"):
+        firstboot.log(root, f"running 'init' for {'a new' if first else 'an existing'} instance {instance_id}")
+        firstboot.record_boot(root, instance_id, text)
     for key in config.ignored:
         machine.console(f"cloud-init: unsupported key {key!r} ignored")
     for command in config.bootcmd:
         machine.run(cloudinit.as_argv(command), "bootcmd")
-    if cloudinit.is_first_boot(root, boot["instance_id"]):
-        cloudinit.write_files(config, root, machine.console)
-        if config.salt_minion:
-            cloudinit.write_salt_minion(config, root, machine.console)
-        cloudinit.append_fstab(config, root)
-        cloudinit.record_instance(root, boot["instance_id"])
-        generate_host_keys(machine)
-        mount_volumes(root, volumes, machine.console)
-        for command in config.runcmd:
-            machine.run(cloudinit.as_argv(command), "runcmd")
-        if config.script:
-            cloudinit.write_inside(root, USER_DATA_SCRIPT, config.script, mode=0o700)
-            machine.run([USER_DATA_SCRIPT], "user-data script")
+    if first:
+        run_per_instance(boot, config, machine, volumes)
     else:
         mount_volumes(root, volumes, machine.console)
     for script in cloudinit.per_boot_scripts(root):
         machine.run([script], "per-boot")
+    with cloudinit.reported(machine.console, "cloud-init: its records"):
+        firstboot.mark_boot_finished(root, instance_id)
+        firstboot.log(root, "boot finished")
+
+
+def run_per_instance(boot, config, machine, volumes):
+    """The modules that run once per instance, then their semaphores."""
+    root = machine.root
+    cloudinit.write_files(config, root, machine.console)
+    if config.salt_minion:
+        cloudinit.write_salt_minion(config, root, machine.console)
+    cloudinit.append_fstab(config, root)
+    cloudinit.record_instance(root, boot["instance_id"])
+    with cloudinit.reported(machine.console, "cloud-init: SSH host keys"):
+        firstboot.generate_host_keys(root, boot["hostname"], machine.console)
+    mount_volumes(root, volumes, machine.console)
+    for command in config.runcmd:
+        machine.run(cloudinit.as_argv(command), "runcmd")
+    if config.script:
+        cloudinit.write_inside(root, USER_DATA_SCRIPT, config.script, mode=0o700)
+        machine.run([USER_DATA_SCRIPT], "user-data script")
+    with cloudinit.reported(machine.console, "cloud-init: its records"):
+        firstboot.mark_modules_done(root, boot["instance_id"])
 
 
 def start_salt_minion(boot, machine):
@@ -249,11 +254,11 @@ def stop_everything():
             os.kill(-1, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        deadline = time.monotonic() + delays.real("stop_grace")
         while time.monotonic() < deadline:
             if not reap():
                 return
-            time.sleep(0.05)
+            time.sleep(delays.real("reap_poll"))
 
 
 def reap():
@@ -294,7 +299,7 @@ def main(boot_file):
     console("boot finished")
     while not stopping:
         reap()
-        time.sleep(0.2)
+        time.sleep(delays.real("pid1_poll"))
     console("shutting down")
     stop_everything()
     console("halted")

@@ -30,15 +30,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from linode_emu import delays
 from linode_emu.machines import MachineDriver, MachineError, cloudinit
 from linode_emu.machines.init import MACHINE_PATH
 
-STOP_TIMEOUT_SECONDS = 15
-# Overlay whiteouts are character devices and opaque folders carry trusted.* xattrs: keep both.
+# Overlay whiteouts are character devices and opaque folders carry trusted.* xattrs: keep both, and file
+# capabilities (security.capability), which a disk image keeps as it keeps modes and owners.
 # Extracting an image (a machine's making) relies on GNU tar's defaults, pinned by a test: a leading '/'
 # is stripped from member names, members with '..' are refused, and a symlink whose target is absolute
 # or has '..' is created only after every other member, so that nothing is extracted through it.
-TAR_FLAGS = ["--xattrs", "--xattrs-include=trusted.*", "--numeric-owner"]
+TAR_FLAGS = ["--xattrs", "--xattrs-include=trusted.*", "--xattrs-include=security.capability", "--numeric-owner"]
 # tar reads options from $TAR_OPTIONS: nothing of the emulator's environment may change those defaults.
 TAR_ENVIRONMENT = {"PATH": MACHINE_PATH, "LANG": "C.UTF-8"}
 HIDDEN_HOST_PATHS = ("/root", "/home", "/tmp", "/etc/machine-id", "/var/lib/dbus/machine-id")
@@ -226,13 +227,13 @@ class NamespaceDriver(MachineDriver):
         self.stopping[linode_id] = process
 
     def _settle(self, linode_ids=None):
-        """Wait until stopping machines are gone; after STOP_TIMEOUT_SECONDS, by force."""
+        """Wait until stopping machines are gone; after ``delays.real("machine_stop")``, by force."""
         for linode_id in list(self.stopping) if linode_ids is None else linode_ids:
             process = self.stopping.pop(linode_id, None)
             if process is None:
                 continue
             try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                process.wait(timeout=delays.real("machine_stop"))
             except subprocess.TimeoutExpired:
                 # Killing unshare makes --kill-child SIGKILL the namespace's PID 1, and so everything in it.
                 process.kill()
