@@ -84,7 +84,8 @@ def test_minion_state_apply_and_captured_image(cloud, provider, pip_master):
     assert salt.run("grains.get", "role", minion_tgt="machine-a").data == "builder"
     assert salt.run("grains.get", "host", minion_tgt="machine-a").data == "machine-a"
 
-    applied = salt.run("state.apply", "examples.webapp", minion_tgt="machine-a", _timeout=120)
+    build = {"webapp": {"build_token": "machines-test-build-token"}}  # the example bake fetches with it
+    applied = salt.run("state.apply", "examples.webapp", pillar=build, minion_tgt="machine-a", _timeout=120)
     assert applied.returncode == 0, applied.stdout
     assert all(state["result"] for state in applied.data.values())
     upper = disk_upper(cloud.state_dir, provider, first.id)
