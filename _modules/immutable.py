@@ -550,27 +550,47 @@ def _write_record(path, record):
     os.replace(partial, path)
 
 
-def _sweep_and_record(patterns, record, pidfile, delay, stop, systemd_dir="/run/systemd/system", timeout=10.0):
+def _power_off(systemd_dir, init_pid):
+    """Power the machine off: through systemd where it runs, else by asking init (``init_pid``) to stop."""
+    if os.path.isdir(systemd_dir):
+        subprocess.call(
+            ["systemctl", "poweroff"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    else:
+        os.kill(init_pid, signal.SIGTERM)
+
+
+def _sweep_and_record(
+    patterns, record, pidfile, delay, stop, systemd_dir="/run/systemd/system", timeout=10.0, poweroff=False, init_pid=1
+):
     """After the seal's job has returned (``delay``): sweep, stop the minion, sweep again (a stopping
-    minion still logs), then write the seal record: ``complete`` is whether the minion stopped."""
+    minion still logs), then write the seal record: ``complete`` is whether the minion stopped. With
+    ``poweroff``, the machine then powers itself off: the end of the seal its owner can see from outside
+    (the Linode goes offline), also when the record says the seal is incomplete (the proof reads it)."""
     pid = _read_pid(pidfile)
     time.sleep(delay)
     _sweep(patterns)
     stopped = _stop_minion(pid, systemd_dir, timeout) if stop else True
     _sweep(patterns)
     _write_record(record, _seal_record(patterns, stopped, time.time()))
+    if poweroff:
+        _power_off(systemd_dir, init_pid)
 
 
 SWEEPER_FUNCTIONS = (
-    _expand, _sweep, _read_pid, _process_alive, _stop_minion, _seal_record, _write_record, _sweep_and_record,
+    _expand, _sweep, _read_pid, _process_alive, _stop_minion, _seal_record, _write_record, _power_off,
+    _sweep_and_record,
 )
 
 
-def _sweeper_script(patterns, record, pidfile, delay, stop=True, systemd_dir=None):
+def _sweeper_script(patterns, record, pidfile, delay, stop=True, systemd_dir=None, poweroff=False, init_pid=1):
     """The Python source of the detached sweeper: this module's sweep functions and one call to them."""
     systemd_dir = systemd_dir or SYSTEMD_DIR
     functions = "\n\n".join(inspect.getsource(function) for function in SWEEPER_FUNCTIONS)
-    call = f"_sweep_and_record({list(patterns)!r}, {record!r}, {pidfile!r}, {delay!r}, {stop!r}, {systemd_dir!r})"
+    call = (
+        f"_sweep_and_record({list(patterns)!r}, {record!r}, {pidfile!r}, {delay!r}, {stop!r}, {systemd_dir!r}, "
+        f"poweroff={poweroff!r}, init_pid={init_pid!r})"
+    )
     return f"import glob, json, os, shutil, signal, subprocess, time\n\n\n{functions}\n\n\n{call}\n"
 
 
@@ -622,7 +642,7 @@ def _clear_identity(plan, release):
     return _strip_identity_grains(plan["grains_file"]), _forget_hostname()
 
 
-def seal(release=None, secret_keys=None, stop_minion=True, test=False, confirm=False):
+def seal(release=None, secret_keys=None, stop_minion=True, poweroff=False, test=False, confirm=False):
     """
     Remove this machine's identity and traces so that its disk can be captured as an image.
 
@@ -637,7 +657,9 @@ def seal(release=None, secret_keys=None, stop_minion=True, test=False, confirm=F
     detached sweeper removes what the minion itself needs, located from the minion's own config (its keys
     ``pki_dir``, ``cachedir``, ``log_file``, the config file ``conf_file`` and next to it ``minion_id`` and
     ``minion.d/_schedule.conf``, its ``pidfile``), stops the minion, sweeps again and writes the seal record
-    ``/var/lib/salt-immutable/seal.json`` that ``immutable.check_image`` reads.
+    ``/var/lib/salt-immutable/seal.json`` that ``immutable.check_image`` reads. With ``poweroff=True`` (as
+    ``immutable.bake`` asks, having turned the Linode's Shutdown Watchdog off) the machine then powers
+    itself off, which its owner sees as the Linode going offline: the end of the seal.
 
     CLI Example:
 
@@ -654,6 +676,9 @@ def seal(release=None, secret_keys=None, stop_minion=True, test=False, confirm=F
     stop_minion
         Once this call has returned, remove the minion's own id, keys, caches and logs, stop it and write
         the seal record. Defaults to True.
+    poweroff
+        Once the seal record is written, power the machine off (``systemctl poweroff``; without systemd,
+        SIGTERM to init). Only with ``stop_minion``. Defaults to False.
     test
         Only list what would be removed (also on a minion that is not a builder: ``refused`` says why a
         real seal would be refused). Defaults to False.
@@ -678,7 +703,9 @@ def seal(release=None, secret_keys=None, stop_minion=True, test=False, confirm=F
     sweeper = None
     if stop_minion:
         try:
-            sweeper = _sweeper_script(plan["sweep"], SEAL_RECORD, __opts__.get("pidfile"), SWEEP_DELAY_SECONDS)
+            sweeper = _sweeper_script(
+                plan["sweep"], SEAL_RECORD, __opts__.get("pidfile"), SWEEP_DELAY_SECONDS, poweroff=bool(poweroff)
+            )
         except (OSError, TypeError) as err:  # inspect cannot find this module's source
             raise CommandExecutionError(f"immutable.seal: cannot build the sweeper: {err}") from err
 

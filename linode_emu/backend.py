@@ -322,6 +322,9 @@ class Backend:
     def _finish_linode_reboot(self, event: Event, job: Job, end: float) -> None:
         self._finish_linode_boot(event, job, end)
 
+    def _finish_lassie_reboot(self, event: Event, job: Job, end: float) -> None:
+        self._finish_linode_boot(event, job, end)
+
     def _finish_linode_shutdown(self, event: Event, job: Job, end: float) -> None:
         self._move(self._instances[event.entity["id"]], "offline")
 
@@ -1269,6 +1272,22 @@ class Backend:
     def tick(self) -> None:
         """Let jobs progress with nobody reading: machines and NodeBalancers live on their own."""
         self._advance()
+        for linode_id in self._driver.halted():
+            self._machine_halted(linode_id)
+
+    def _machine_halted(self, linode_id: int) -> None:
+        """A running Linode's machine powered itself off: the Linode is offline, and Lassie (the Shutdown
+        Watchdog) boots it again unless its ``watchdog_enabled`` is off, as on Linode."""
+        instance = self._instances.get(linode_id)
+        if instance is None or instance.status != "running":
+            return
+        self._dirty = True
+        self._move(instance, "offline")
+        if instance.watchdog_enabled:
+            config = self._choose_config(instance, instance.booted_config_id)
+            self._move(instance, "booting")
+            failure = self._boot_for_job(instance)
+            self._start_job("lassie_reboot", instance.ref(), config.ref(), fails=bool(failure), failure=failure)
 
     @_writes
     def resume_machines(self) -> None:

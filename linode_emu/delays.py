@@ -22,6 +22,7 @@ JOB_SECONDS = {
     "linode_boot": 8.0,
     "linode_shutdown": 4.0,
     "linode_reboot": 12.0,
+    "lassie_reboot": 8.0,  # the Shutdown Watchdog boots a Linode that powered itself off
     "linode_rebuild": 15.0,
     "linode_delete": 2.0,
     "disk_imagize": 60.0,

@@ -26,7 +26,7 @@ STATUS_MACHINES = {
     "linode": {
         "provisioning": {"booting", "offline", "deleting"},
         "booting": {"running", "offline", "deleting"},
-        "running": {"shutting_down", "rebooting", "rebuilding", "deleting"},
+        "running": {"shutting_down", "rebooting", "rebuilding", "deleting", "offline"},  # offline: a poweroff inside
         "shutting_down": {"offline", "deleting"},
         "offline": {"booting", "rebuilding", "deleting"},
         "rebooting": {"running", "offline", "deleting"},

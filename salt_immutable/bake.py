@@ -21,7 +21,7 @@ import salt.version
 
 import salt_immutable
 from salt_immutable import checks, names, seed
-from salt_immutable.errors import BakeError, ImmutableError
+from salt_immutable.errors import BakeError, CheckFailed, ImmutableError
 
 PROVEN_TAG = "proven"
 ROLE_TAG_PREFIX = "bake:"
@@ -129,13 +129,10 @@ class Bake:
         with self.stage("seal"):
             provenance = self.provenance(builder)
             self.job.builder_identity = self.call(builder, "immutable.identity")
-            self.say(f"sealing {builder}: removing its identity, scanning for secrets, stopping its minion")
-            self.call(builder, "immutable.seal", kwarg={"release": provenance,
-                                                         "secret_keys": list(self.fleet.bake.secrets)})
-            self.job.salt.wait_until_silent(builder, self.job.provider.deadline(SEAL_TIMEOUT))
-        self.say(f"sealed {builder} in {self.job.timings['seal']:.0f} s: its minion is silent")
+            self.seal(builder, server.id, provenance)
+        self.say(f"sealed {builder} in {self.job.timings['seal']:.0f} s: it powered itself off")
         with self.stage("capture"):
-            image = self.capture(server, provenance)
+            image = self.capture(builder, server.id, provenance)
             self.destroy(builder)
         return image
 
@@ -204,12 +201,23 @@ class Bake:
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def capture(self, server, provenance):
+    def seal(self, builder, linode_id, provenance):
+        """Seal the builder; its sweep ends by powering the machine off, and the Linode going offline is
+        the seal's end (with the Shutdown Watchdog off, so that nobody boots it again)."""
         provider = self.job.provider
-        self.say(f"shutting down {server.label} and capturing {self.label}")
-        provider.shutdown(server.id)
-        provider.wait_for_status(server.id, "offline", provider.deadline(BOOT_TIMEOUT))
-        disk = provider.root_disk(server.id)
+        provider.disable_watchdog(linode_id)
+        self.say(f"sealing {builder}: removing its identity, scanning for secrets, stopping its minion, powering off")
+        self.call(builder, "immutable.seal", kwarg={"release": provenance, "poweroff": True,
+                                                     "secret_keys": list(self.fleet.bake.secrets)})
+        try:
+            provider.wait_for_status(linode_id, "offline", provider.deadline(SEAL_TIMEOUT))
+        except ImmutableError as err:
+            raise CheckFailed(f"{builder} did not power itself off after its seal: {err}") from err
+
+    def capture(self, builder, linode_id, provenance):
+        provider = self.job.provider
+        self.say(f"capturing {self.label} from the disk of {builder}")
+        disk = provider.root_disk(linode_id)
         description = json.dumps(provenance, sort_keys=True)
         image = provider.capture_image(disk.id, self.label, description=description, tags=self.tags)
         return provider.wait_for_image(image.id, provider.deadline(CAPTURE_TIMEOUT))

@@ -303,6 +303,19 @@ class LinodeProvider:
         """Replace the tags of Linode ``instance_id`` with ``tags``; return the Linode."""
         return self._replace_tags("tag instance", api.Instance, instance_id, tags, _server_json)
 
+    def disable_watchdog(self, instance_id):
+        """Turn off Lassie, the Shutdown Watchdog, on Linode ``instance_id``, so that a machine powering
+        itself off (a sealed builder) stays off instead of being booted again; return the Linode."""
+        target = api.Instance(self._client, instance_id)
+        return self._call(
+            "disable the watchdog of instance",
+            instance_id,
+            lambda: _server_json(
+                self._client,
+                self._client.put(api.Instance.api_endpoint, model=target, data={"watchdog_enabled": False}),
+            ),
+        )
+
     def boot(self, instance_id):
         """Boot Linode ``instance_id`` (its last booted config); see :meth:`wait_for_status`."""
         instance = api.Instance(self._client, instance_id)

@@ -118,24 +118,6 @@ class SaltMaster:
             time.sleep(interval)
         raise SaltCallError(f"minion {minion_id} did not answer within {deadline.seconds:.0f}s")
 
-    def wait_until_silent(self, minion_id, deadline, interval=0.25, misses=2):
-        """Wait until ``minion_id`` has not answered ``misses`` pings in a row (a sealed machine stops its
-        minion last; one missed ping on a loaded master proves nothing). A missed ping costs its timeout
-        and the find_job that follows it: one second each, as a live minion answers a ping in far less.
-        Should the machine still be sweeping when it is captured, the image's seal record says so and the
-        proof fails it."""
-        silent = 0
-        while not deadline.expired():
-            try:
-                answered = self.call(minion_id, "test.ping", timeout=1)[0] is True
-            except SaltCallError:
-                answered = False
-            silent = 0 if answered else silent + 1
-            if silent >= misses:
-                return
-            time.sleep(interval)
-        raise SaltCallError(f"minion {minion_id} still answers {deadline.seconds:.0f}s after it was sealed")
-
     def fire(self, tag, data):
         """Fire ``data`` on the master event bus under ``tag``."""
         with salt.utils.event.get_master_event(self.opts, self.opts["sock_dir"], listen=False) as bus:

@@ -56,6 +56,10 @@ class MachineDriver:
     def delete_volume(self, volume_id: int) -> None:
         """A volume is gone."""
 
+    def halted(self) -> list[int]:
+        """The Linodes whose machine stopped on its own since the last call (powered off from inside)."""
+        return []
+
     def close(self) -> None:
         """The emulator stops: stop every machine."""
 

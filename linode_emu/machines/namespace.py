@@ -226,6 +226,13 @@ class NamespaceDriver(MachineDriver):
             _signal(pid, signal.SIGTERM)
         self.stopping[linode_id] = process
 
+    def halted(self):
+        """Machines whose PID 1 exited while nobody asked them to stop: a poweroff from inside."""
+        gone = [linode_id for linode_id, process in self.running.items() if process.poll() is not None]
+        for linode_id in gone:
+            del self.running[linode_id]
+        return gone
+
     def _settle(self, linode_ids=None):
         """Wait until stopping machines are gone; after ``delays.real("machine_stop")``, by force."""
         for linode_id in list(self.stopping) if linode_ids is None else linode_ids:

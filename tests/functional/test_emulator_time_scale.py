@@ -17,6 +17,7 @@ import linode_emu
 from linode_emu import delays
 from linode_emu.backend import Backend
 from linode_emu.balancer import BalancerProxy, Balancers, check_settings
+from linode_emu.machines import MachineDriver
 from linode_emu.transitions import TransitionPolicy
 
 SCALES = (1.0, 0.25)
@@ -51,8 +52,26 @@ def volume(backend, linode_id=None):
     return backend.create_volume(label="data", region="us-east", linode_id=linode_id)["id"]
 
 
+class PoweringOffDriver(MachineDriver):
+    """Machines that power themselves off when told to (``halt``), as a sealed builder does."""
+
+    def __init__(self):
+        self.halting = []
+
+    def halted(self):
+        gone, self.halting = self.halting, []
+        return gone
+
+
+def powered_off_from_inside(backend):
+    """A running Linode whose machine powers itself off: the next tick sees it, and Lassie boots it."""
+    linode_id = linode(backend)
+    return lambda: (backend._driver.halting.append(linode_id), backend.tick())
+
+
 # For each job action: (set up what the action needs, then return the request that starts the job).
 TRIGGERS = {
+    "lassie_reboot": powered_off_from_inside,
     "linode_create": lambda b: lambda: linode(b),
     "linode_boot": lambda b: (lambda i: lambda: b.boot_instance(i))(linode(b, booted=False)),
     "linode_shutdown": lambda b: (lambda i: lambda: b.shutdown_instance(i))(linode(b)),
@@ -71,7 +90,7 @@ TRIGGERS = {
 def job_duration(action, time_scale):
     """The ``duration`` of the event of a job of ``action`` on a backend at ``time_scale``."""
     clock = Clock()
-    backend = Backend(clock=clock, policy=TransitionPolicy(time_scale=time_scale))
+    backend = Backend(clock=clock, policy=TransitionPolicy(time_scale=time_scale), driver=PoweringOffDriver())
     trigger = TRIGGERS[action](backend)
     clock.current += LONG  # what the trigger needs is done
     backend.list_events()

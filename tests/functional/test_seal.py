@@ -4,6 +4,7 @@ given by its opts, under names no default has)."""
 import base64
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -309,3 +310,26 @@ def test_verify_reports_saltcheck_failures_and_pending_changes(machine, monkeypa
     outcome = machine.call("verify", states=["webapp"], saltcheck=["webapp"])
     assert outcome["result"] is False
     assert outcome["failures"] == ["saltcheck webapp: t_bad", "converge: file_|-a would change"]
+
+
+def test_asked_to_power_off_the_sweep_writes_its_record_first_then_stops_init(machine, tmp_path):
+    # A stand-in for the machine's init: the sweep must signal it, and only after writing the record.
+    init = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    record = machine.path("/var/lib/salt-immutable/seal.json")
+    try:
+        machine.module["_sweep_and_record"]([str(machine.path(MINION_OPTS["cachedir"]))], str(record),
+                                            str(tmp_path / "no-pidfile"), 0, False, str(tmp_path / "no-systemd"),
+                                            poweroff=True, init_pid=init.pid)
+        assert init.wait(timeout=10) == -signal.SIGTERM
+        assert json.loads(record.read_text())["complete"] is True
+    finally:
+        init.kill()
+        init.wait()
+
+
+def test_a_seal_asked_to_power_off_hands_it_to_the_sweeper_and_a_plain_one_never_does(machine):
+    machine.call("seal", poweroff=True)
+    machine.call("seal", confirm=True)
+    asked, plain = machine.started
+    assert asked.rstrip().endswith("poweroff=True, init_pid=1)")
+    assert plain.rstrip().endswith("poweroff=False, init_pid=1)")

@@ -73,9 +73,10 @@ PHASE_LINES = (
     "[web@1.0.0] booting builder web-1.0.0-build from linode/debian12",
     "[web@1.0.0] applying bake states examples.webapp on web-1.0.0-build",
     "[web@1.0.0] testing web-1.0.0-build",
-    "[web@1.0.0] sealing web-1.0.0-build: removing its identity, scanning for secrets, stopping its minion",
+    "[web@1.0.0] sealing web-1.0.0-build: removing its identity, scanning for secrets, stopping its minion, "
+    "powering off",
     "[web@1.0.0] sealed web-1.0.0-build in ",
-    "[web@1.0.0] shutting down web-1.0.0-build and capturing web-1.0.0",
+    "[web@1.0.0] capturing web-1.0.0 from the disk of web-1.0.0-build",
     "[web@1.0.0] booting candidate web-1.0.0-proof from private/",
     "[web@1.0.0] applying boot states examples.webapp.secrets on web-1.0.0-proof",
     "[web@1.0.0] testing web-1.0.0-proof",

@@ -7,7 +7,7 @@ import pytest
 
 from salt_immutable import bake, checks, spec
 from salt_immutable.deadline import Deadline
-from salt_immutable.errors import BakeError, SaltCallError
+from salt_immutable.errors import BakeError, ProviderTimeout, SaltCallError
 from salt_immutable.model import Disk, ImageRef, ObservedServer
 
 FLEET = spec.parse(
@@ -45,6 +45,7 @@ class FakeProvider:
         self.fleet = list(fleet)
         self.calls = []
         self.next_id = 100
+        self.never = set()  # (id, status) never reached
 
     def deadline(self, seconds):
         return Deadline(seconds)
@@ -64,10 +65,12 @@ class FakeProvider:
 
     def wait_for_status(self, id_, status, deadline):
         self.calls.append(("wait_for_status", id_, status))
+        if (id_, status) in self.never:
+            raise ProviderTimeout("wait for instance", id_, [f"not {status} after {deadline.seconds:g}s"])
         return server(id_, "x", status=status)
 
-    def shutdown(self, id_):
-        self.calls.append(("shutdown", id_))
+    def disable_watchdog(self, id_):
+        self.calls.append(("disable_watchdog", id_))
 
     def root_disk(self, id_):
         return Disk(5, "root", "ext4", 1000, "ready")
@@ -114,9 +117,6 @@ class FakeSalt:
         failure = self.fail.get((minion_id, "wait_for_minion"))
         if failure is not None:
             raise failure
-
-    def wait_until_silent(self, minion_id, deadline):
-        self.calls.append(("wait_until_silent", minion_id))
 
     def state_tree_commit(self):
         return "abc123"
@@ -214,8 +214,8 @@ def test_a_refused_seal_fails_the_bake_in_seal_captures_nothing_and_removes_the_
     with pytest.raises(BakeError) as failed:
         bake.Bake(job).run()
     assert str(failed.value) == f"bake web@1.0.0 failed in seal: {refusal}" and failed.value.__cause__ is refusal
-    assert [call[0] for call in provider.calls if call[0] in ("shutdown", "capture_image", "set_image_tags")] == []
-    assert ("wait_until_silent", "web-1.0.0-build") not in salt.calls
+    assert [call[0] for call in provider.calls if call[0] in ("capture_image", "set_image_tags")] == []
+    assert ("wait_for_status", 101, "offline") not in provider.calls, "no wait for a poweroff that never comes"
     assert events[-1] == ("salt/immutable/web/bake/seal", {"fleet": "web", "version": "1.0.0", "phase": "seal",
                                                           "status": "failed", "error": str(refusal)})
     assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101] and salt.keys == set()
@@ -372,3 +372,25 @@ def test_keep_builder_on_failure_keeps_a_failed_candidate_and_its_key():
         run_bake(provider, salt, keep_on_failure=True)
     assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101], "the builder went after capture"
     assert salt.keys == {"web-1.0.0-proof"}
+
+
+def test_the_seal_ends_when_the_builder_has_powered_itself_off_with_its_watchdog_off():
+    provider, salt = FakeProvider(), FakeSalt()
+    run_bake(provider, salt)
+    seal = next(c for c in salt.calls if c[1] == "immutable.seal")
+    assert seal[3]["poweroff"] is True
+    steps = [c for c in provider.calls if c[0] in ("disable_watchdog", "wait_for_status", "capture_image")
+             and c[1] in (101, "web-1.0.0") and c[-1] != "running"]
+    assert steps == [("disable_watchdog", 101), ("wait_for_status", 101, "offline"), ("capture_image", "web-1.0.0",
+                                                                                       steps[2][2])]
+
+
+def test_a_builder_that_never_powers_off_fails_the_bake_in_seal_and_captures_nothing():
+    provider, salt = FakeProvider(), FakeSalt()
+    provider.never.add((101, "offline"))
+    with pytest.raises(BakeError) as failed:
+        run_bake(provider, salt)
+    assert str(failed.value).startswith("bake web@1.0.0 failed in seal: web-1.0.0-build did not power itself off "
+                                        "after its seal: ")
+    assert not [c for c in provider.calls if c[0] == "capture_image"]
+    assert [c[1] for c in provider.calls if c[0] == "delete_instance"] == [101] and salt.keys == set()
