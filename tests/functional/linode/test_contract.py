@@ -209,6 +209,17 @@ def test_set_instance_tags_replaces_every_tag(provider, emulator):
     assert provider.set_instance_tags(server.id, ()).tags == ()
 
 
+def test_disable_watchdog_turns_lassie_off_and_changes_nothing_else(provider, emulator):
+    server = provider.create_instance("web-1.0.0-build", **PLACE, tags=WEB)
+    assert api_get(emulator, f"/linode/instances/{server.id}")["watchdog_enabled"] is True
+
+    disabled = provider.disable_watchdog(server.id)
+
+    assert isinstance(disabled, ObservedServer) and (disabled.id, disabled.tags) == (server.id, WEB)
+    answer = api_get(emulator, f"/linode/instances/{server.id}")
+    assert answer["watchdog_enabled"] is False and answer["label"] == "web-1.0.0-build"
+
+
 def test_a_lost_answer_to_set_instance_tags_is_simply_sent_again(provider, control):
     server = provider.create_instance("web-g1-1", **PLACE, tags=WEB)
     control.add_fault(r"/linode/instances/\d+", 502, method="PUT", when="after")
