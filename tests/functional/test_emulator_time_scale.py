@@ -17,8 +17,8 @@ import linode_emu
 from linode_emu import delays
 from linode_emu.backend import Backend
 from linode_emu.balancer import BalancerProxy, Balancers, check_settings
-from linode_emu.machines import MachineDriver
 from linode_emu.transitions import TransitionPolicy
+from tests.support.emulator_helpers import PoweringOffDriver
 
 SCALES = (1.0, 0.25)
 LONG = 100_000.0  # seconds: longer than any job at any scale tested
@@ -50,17 +50,6 @@ def root_disk(backend, linode_id):
 
 def volume(backend, linode_id=None):
     return backend.create_volume(label="data", region="us-east", linode_id=linode_id)["id"]
-
-
-class PoweringOffDriver(MachineDriver):
-    """Machines that power themselves off when told to (``halt``), as a sealed builder does."""
-
-    def __init__(self):
-        self.halting = []
-
-    def halted(self):
-        gone, self.halting = self.halting, []
-        return gone
 
 
 def powered_off_from_inside(backend):

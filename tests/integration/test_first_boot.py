@@ -84,9 +84,7 @@ def report_config(*runcmd):
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    state = tmp_path_factory.mktemp("first-boot-emulator")
-    with machine_cloud(state) as server:
-        server.state_dir = state
+    with machine_cloud(tmp_path_factory.mktemp("first-boot-emulator")) as server:
         yield server
 
 

@@ -29,9 +29,7 @@ TAGS = ("immutable", "fleet:machines")
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    state = tmp_path_factory.mktemp("machines-emulator")
-    with machine_cloud(state) as server:
-        server.state_dir = state
+    with machine_cloud(tmp_path_factory.mktemp("machines-emulator")) as server:
         yield server
 
 

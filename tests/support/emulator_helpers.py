@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from linode_emu.machines import MachineDriver
+
 START = 1_750_000_000.0
 ROOT_PASS = "s3cret-pass"
 API_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
@@ -41,3 +43,15 @@ def run_until_idle(backend, clock, step=1.0, limit=1000) -> None:
 def events_of(backend, action: str) -> list[dict]:
     """The events with this action, oldest first."""
     return [event for event in reversed(backend.list_events()) if event["action"] == action]
+
+
+class PoweringOffDriver(MachineDriver):
+    """Machines that power themselves off when told to (append a Linode id to ``halting``), as a sealed
+    builder does; the backend sees it at its next tick."""
+
+    def __init__(self):
+        self.halting = []
+
+    def halted(self):
+        gone, self.halting = self.halting, []
+        return gone

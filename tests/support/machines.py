@@ -21,6 +21,7 @@ def machine_cloud(state_dir, hide=()):
     server = EmulatorServer(
         state_dir, time_scale=0.01, token=TOKEN, rate_limits=False, machines="namespace", hide=hide
     ).start()
+    server.state_dir = state_dir
     try:
         yield server
     finally:

@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from linode_emu.machines import MachineDriver
-from tests.support.emulator_helpers import create_linode, run_until_idle
-
-
-class PoweringOffDriver(MachineDriver):
-    def __init__(self):
-        self.halting = []
-
-    def halted(self):
-        gone, self.halting = self.halting, []
-        return gone
+from tests.support.emulator_helpers import PoweringOffDriver, create_linode, run_until_idle
 
 
 @pytest.fixture
