@@ -8,12 +8,12 @@ result. Mutations are saved to the state store before the verb returns.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 
 from linode_emu import catalog, validation
 from linode_emu.errors import EmuApiError, invalid, linode_busy, not_found
+from linode_emu.firewalls import FIREWALL_ID_BASES, FirewallFamily
 from linode_emu.machines import BootRequest, MachineDriver, MachineError
 from linode_emu.models import (
     NODEBALANCER_CONFIG_DEFAULTS,
@@ -33,6 +33,8 @@ from linode_emu.models import (
 )
 from linode_emu.store import StateStore
 from linode_emu.transitions import SystemClock, TransitionPolicy, check_transition
+from linode_emu.verbs import reads as _reads
+from linode_emu.verbs import writes as _writes
 
 SWAP_MB = 512
 STATE_VERSION = 1
@@ -49,6 +51,7 @@ _ID_BASES = {
     "nodebalancer_node": 57_000_001,
     "event": 900_000_001,
     "address": 0,
+    **FIREWALL_ID_BASES,
 }
 _COLLECTIONS = {
     "instances": Instance,
@@ -75,38 +78,9 @@ def loopback_address(n: int) -> str:
     return f"127.{second}.{third + 1}.{host + 1}"
 
 
-def _reads(method):
-    """A verb that only reads: runs under the lock; saves if progressing jobs changed the state."""
-
-    @functools.wraps(method)
-    def verb(self, *args, **kwargs):
-        with self._lock:
-            try:
-                return method(self, *args, **kwargs)
-            finally:
-                self._save_if_dirty()
-
-    return verb
-
-
-def _writes(method):
-    """A verb that changes the state: runs under the lock and saves (also after a refusal, which may
-    follow a progressed job)."""
-
-    @functools.wraps(method)
-    def verb(self, *args, **kwargs):
-        with self._lock:
-            try:
-                return method(self, *args, **kwargs)
-            finally:
-                self._dirty = True
-                self._save_if_dirty()
-
-    return verb
-
-
-class Backend:
-    """The emulated Linode account."""
+class Backend(FirewallFamily):
+    """The emulated Linode account. Resource families with a module of their own are mixed in
+    (``linode_emu.firewalls``); the rest still lives here."""
 
     def __init__(
         self,
@@ -143,6 +117,7 @@ class Backend:
         self._boot_failures: set[int] = set()
         self._boot_failure_plan = {"skip": 0, "count": 0}
         self._capture_failures = 0
+        self._clear_firewalls()
         self._dirty = False
 
     def reset(self) -> None:
@@ -167,6 +142,7 @@ class Backend:
             boot_failures=sorted(self._boot_failures),
             boot_failure_plan=dict(self._boot_failure_plan),
             capture_failures=self._capture_failures,
+            **self._firewalls_to_state(),
         )
         return state
 
@@ -183,6 +159,7 @@ class Backend:
         # Absent from states saved before the plan existed: nothing planned.
         self._boot_failure_plan = dict(state.get("boot_failure_plan") or {"skip": 0, "count": 0})
         self._capture_failures = state["capture_failures"]
+        self._restore_firewalls(state)
 
     def _save_if_dirty(self) -> None:
         if self._dirty and self._store:
@@ -400,14 +377,17 @@ class Backend:
         authorized_users: list[str] | None = None,
         booted: bool | None = None,
         user_data: str | None = None,
+        firewall_id: int | None = None,
     ) -> dict:
-        """Create a Linode: ``provisioning``, then (with an image and ``booted``) boot it."""
+        """Create a Linode: ``provisioning``, then (with an image and ``booted``) boot it. With
+        ``firewall_id`` it is a device of that Firewall from the start."""
         self._advance()
         self._check_region(region)
         linode_type = self._check_type(type)
         source = self._check_deploy(image, root_pass, authorized_keys, authorized_users, user_data)
         if label is not None:
             self._check_unique_label(label, None)
+        firewall = self._firewall_to_assign(firewall_id, "linode")
         tags = self._use_tags(tags or [])
         instance_id = self._next_id("linode")
         now = self._stamp()
@@ -431,6 +411,7 @@ class Backend:
             self._deploy_disks(instance, source, linode_type)
         secondary = self._image_ref(source) if source else None
         self._start_job("linode_create", instance.ref(), secondary, boot=bool(source) and booted is not False)
+        self._assign_at_create(firewall, instance)
         return instance.to_json()
 
     @_reads
@@ -467,6 +448,7 @@ class Backend:
             if volume.linode_id == linode_id:
                 self._detach(volume)
         self._delete_nodes_at(instance.ipv4)
+        self._forget_devices("linode", linode_id)
         self._move(instance, "deleting")
         self._driver.delete(instance.id, [disk.id for disk in self._disks_of(instance.id)])
         self._start_job("linode_delete", instance.ref(), None)
@@ -1031,12 +1013,14 @@ class Backend:
         label: str | None = None,
         tags: list[str] | None = None,
         client_conn_throttle: int = 0,
+        firewall_id: int | None = None,
     ) -> dict:
         self._advance()
         self._check_region(region)
         if label is not None:
             validation.check_nodebalancer_label(label)
         validation.check_range("client_conn_throttle", client_conn_throttle, 0, 20)
+        firewall = self._firewall_to_assign(firewall_id, "nodebalancer")
         tags = self._use_tags(tags or [])
         nodebalancer_id = self._next_id("nodebalancer")
         now = self._stamp()
@@ -1052,6 +1036,7 @@ class Backend:
         )
         self._nodebalancers[nodebalancer.id] = nodebalancer
         self._notify("nodebalancer_create", nodebalancer.ref())
+        self._assign_at_create(firewall, nodebalancer)
         return nodebalancer.to_json()
 
     @_reads
@@ -1081,6 +1066,7 @@ class Backend:
     def delete_nodebalancer(self, nodebalancer_id: int) -> None:
         self._advance()
         nodebalancer = self._nodebalancer(nodebalancer_id)
+        self._forget_devices("nodebalancer", nodebalancer_id)
         del self._nodebalancers[nodebalancer_id]
         self._nodebalancer_configs = {
             key: cfg
@@ -1373,7 +1359,8 @@ class Backend:
         if label not in self._tags:
             raise not_found()
         self._tags.discard(label)
-        for target in [*self._instances.values(), *self._volumes.values(), *self._nodebalancers.values()]:
+        objects = [self._instances, self._volumes, self._nodebalancers, self._firewalls]
+        for target in [obj for collection in objects for obj in collection.values()]:
             if label in target.tags:
                 target.tags = [tag for tag in target.tags if tag != label]
 

@@ -23,6 +23,8 @@ EVENT_FILTERS = frozenset({"action", "created", "entity.id", "entity.type", "id"
 TYPE_FILTERS = frozenset({"class", "disk", "gpus", "label", "memory", "network_out", "transfer", "vcpus"})
 DISK_FILTERS = frozenset({"label", "size"})
 CONFIG_FILTERS = frozenset({"label"})
+FIREWALL_FILTERS = frozenset({"created", "id", "label", "tags", "updated"})
+FIREWALL_DEVICE_FILTERS = frozenset({"created", "id", "updated"})
 NOTHING_FILTERABLE = frozenset()
 
 
@@ -176,6 +178,7 @@ def create_instance(backend: Backend, request: ApiRequest) -> dict:
         authorized_users=body.texts("authorized_users"),
         booted=body.boolean("booted"),
         user_data=body.object("metadata").text("user_data"),
+        firewall_id=body.integer("firewall_id"),
     )
 
 
@@ -348,6 +351,7 @@ def create_nodebalancer(backend: Backend, request: ApiRequest) -> dict:
         label=body.text("label"),
         tags=body.texts("tags"),
         client_conn_throttle=body.integer("client_conn_throttle", 0),
+        firewall_id=body.integer("firewall_id"),
     )
 
 
@@ -424,6 +428,75 @@ def delete_nodebalancer_node(backend: Backend, request: ApiRequest) -> dict:
             request.int_param("id"), request.int_param("config_id"), request.int_param("node_id")
         )
     )
+
+
+# ---------------------------------------------------------------- firewalls
+
+
+def list_firewalls(backend: Backend, request: ApiRequest) -> dict:
+    return _listing(request, backend.list_firewalls(), FIREWALL_FILTERS)
+
+
+def create_firewall(backend: Backend, request: ApiRequest) -> dict:
+    body = Body.parse(request.body)
+    devices = body.object("devices")
+    return backend.create_firewall(
+        label=body.text("label"),
+        rules=body.mapping("rules"),
+        tags=body.texts("tags"),
+        linodes=devices.integers("linodes"),
+        nodebalancers=devices.integers("nodebalancers"),
+        linode_interfaces=devices.integers("linode_interfaces"),
+    )
+
+
+def get_firewall(backend: Backend, request: ApiRequest) -> dict:
+    return backend.get_firewall(request.int_param("id"))
+
+
+def update_firewall(backend: Backend, request: ApiRequest) -> dict:
+    changes = Body.parse(request.body).changes(label="text", tags="texts", status="text")
+    return backend.update_firewall(request.int_param("id"), changes)
+
+
+def delete_firewall(backend: Backend, request: ApiRequest) -> dict:
+    return _done(backend.delete_firewall(request.int_param("id")))
+
+
+def get_firewall_rules(backend: Backend, request: ApiRequest) -> dict:
+    return backend.get_firewall_rules(request.int_param("id"))
+
+
+def update_firewall_rules(backend: Backend, request: ApiRequest) -> dict:
+    # The body is the rules object; its nested shape is checked with its domain rules (firewall_rules).
+    return backend.update_firewall_rules(request.int_param("id"), Body.parse(request.body).as_dict())
+
+
+def list_firewall_devices(backend: Backend, request: ApiRequest) -> dict:
+    devices = backend.list_firewall_devices(request.int_param("id"))
+    return _listing(request, devices, FIREWALL_DEVICE_FILTERS)
+
+
+def create_firewall_device(backend: Backend, request: ApiRequest) -> dict:
+    body = Body.parse(request.body)
+    return backend.create_firewall_device(request.int_param("id"), body.integer("id"), body.text("type"))
+
+
+def get_firewall_device(backend: Backend, request: ApiRequest) -> dict:
+    return backend.get_firewall_device(request.int_param("id"), request.int_param("device_id"))
+
+
+def delete_firewall_device(backend: Backend, request: ApiRequest) -> dict:
+    return _done(backend.delete_firewall_device(request.int_param("id"), request.int_param("device_id")))
+
+
+def list_instance_firewalls(backend: Backend, request: ApiRequest) -> dict:
+    return _listing(request, backend.list_instance_firewalls(request.int_param("id")), FIREWALL_FILTERS)
+
+
+def list_nodebalancer_firewalls(backend: Backend, request: ApiRequest) -> dict:
+    firewalls = backend.list_nodebalancer_firewalls(request.int_param("id"))
+    return _listing(request, firewalls, FIREWALL_FILTERS)
 
 
 # ---------------------------------------------------------------- tags

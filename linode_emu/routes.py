@@ -49,6 +49,7 @@ def _list(pattern: str, handler: Callable, rate_class: str = "collection") -> Ro
 
 _INSTANCE = "/linode/instances/{id}"
 _NODEBALANCER_CONFIG = "/nodebalancers/{id}/configs/{config_id}"
+_FIREWALL = "/networking/firewalls/{id}"
 
 ROUTES = [
     _list("/regions", h.list_regions),
@@ -69,6 +70,7 @@ ROUTES = [
     _list(_INSTANCE + "/configs", h.list_configs),
     _route("GET", _INSTANCE + "/configs/{config_id}", h.get_config),
     _list(_INSTANCE + "/volumes", h.list_instance_volumes),
+    _list(_INSTANCE + "/firewalls", h.list_instance_firewalls),
     _list("/images", h.list_images, "image_list"),
     _route("POST", "/images", h.create_image),
     _route("GET", "/images/{id}", h.get_image, id_regex=_IMAGE_ID),
@@ -96,6 +98,18 @@ ROUTES = [
     _route("GET", _NODEBALANCER_CONFIG + "/nodes/{node_id}", h.get_nodebalancer_node),
     _route("PUT", _NODEBALANCER_CONFIG + "/nodes/{node_id}", h.update_nodebalancer_node),
     _route("DELETE", _NODEBALANCER_CONFIG + "/nodes/{node_id}", h.delete_nodebalancer_node),
+    _list("/nodebalancers/{id}/firewalls", h.list_nodebalancer_firewalls),
+    _list("/networking/firewalls", h.list_firewalls),
+    _route("POST", "/networking/firewalls", h.create_firewall),
+    _route("GET", _FIREWALL, h.get_firewall),
+    _route("PUT", _FIREWALL, h.update_firewall),
+    _route("DELETE", _FIREWALL, h.delete_firewall),
+    _route("GET", _FIREWALL + "/rules", h.get_firewall_rules),
+    _route("PUT", _FIREWALL + "/rules", h.update_firewall_rules),
+    _list(_FIREWALL + "/devices", h.list_firewall_devices),
+    _route("POST", _FIREWALL + "/devices", h.create_firewall_device),
+    _route("GET", _FIREWALL + "/devices/{device_id}", h.get_firewall_device),
+    _route("DELETE", _FIREWALL + "/devices/{device_id}", h.delete_firewall_device),
     _list("/tags", h.list_tags),
     _route("POST", "/tags", h.create_tag),
     _list("/tags/{label}", h.get_tagged_objects),

@@ -51,6 +51,17 @@ KINDS: dict[str, tuple[str, str | None, str]] = {
     "Type": ("LinodeType", "/linode/types/{typeId}", "/linode/types"),
     # GET /tags/{label} answers the tagged objects, not a Tag: only the list serves Tag objects.
     "Tag": ("Tag", None, "/tags"),
+    "Firewall": ("Firewall", "/networking/firewalls/{firewallId}", "/networking/firewalls"),
+    "FirewallDevice": (
+        "FirewallDevices",
+        "/networking/firewalls/{firewallId}/devices/{deviceId}",
+        "/networking/firewalls/{firewallId}/devices",
+    ),
+}
+
+# Kinds that are a part of a component, served alone by an item endpoint: kind -> (pointer, GET endpoint).
+FRAGMENTS: dict[str, tuple[str, str]] = {
+    "FirewallRules": ("#/components/schemas/Firewall/properties/rules", "/networking/firewalls/{firewallId}/rules"),
 }
 
 # Where the spec's schema contradicts its own prose (the quoted description), applied after
@@ -101,6 +112,28 @@ ERRATA: list[tuple[str, list[tuple[str, ...]], dict]] = [
         [("Config", "devices", slot, key) for slot in _SLOTS for key in ("disk_id", "volume_id")],
         {"nullable": True},
     ),
+    (
+        "FirewallRuleConfig ports, label, description optional: the create and update requests require "
+        "only 'action, addresses, protocol'; ports: 'If no ports are configured, all ports are affected ... "
+        "Ports are not allowed for the ICMP and IPENCAP protocols.' (a rule is returned as it was sent)",
+        [
+            (*rules, direction, "[]", key)
+            for rules in (("Firewall", "rules"), ("FirewallRules",))
+            for direction in ("inbound", "outbound")
+            for key in ("ports", "label", "description")
+        ],
+        {"optional": True},
+    ),
+    (
+        "FirewallRuleConfig.addresses.ipv4/ipv6 optional: 'Must contain `ipv4`, `ipv6`, or both.'",
+        [
+            (*rules, direction, "[]", "addresses", family)
+            for rules in (("Firewall", "rules"), ("FirewallRules",))
+            for direction in ("inbound", "outbound")
+            for family in ("ipv4", "ipv6")
+        ],
+        {"optional": True},
+    ),
 ]
 
 
@@ -119,6 +152,17 @@ ADDITIONS: list[tuple[str, str, str, dict]] = [
      {"type": ["string"], "format": "date-time"}),
     ("Config.initrd: the initrd disk id, null for none (linode_api4 5.48 Config.initrd)", "Config", "initrd",
      {"type": ["integer", "null"]}),
+]
+
+
+# Enum values of today's API that spec 4.176 predates: (note label, path as in ERRATA, values).
+ENUM_ADDITIONS: list[tuple[str, tuple[str, ...], list[str]]] = [
+    (
+        "Event.action firewall_rules_update: the event of PUT /networking/firewalls/{id}/rules in today's "
+        "API (its Event.action enum lists it beside firewall_update)",
+        ("Event", "action"),
+        ["firewall_rules_update"],
+    ),
 ]
 
 
@@ -216,6 +260,14 @@ def derive(doc: dict, spec_path: str) -> dict:
         entry["spec"] = f"#/components/schemas/{component}"
         entry["endpoints"] = [f"GET {p}" for p in (list_path, item_path) if p]
         out[kind] = entry
+    for kind, (pointer, item_path) in FRAGMENTS.items():
+        item = spec.get_200(item_path)
+        if item.get("$ref") != pointer:
+            raise ValueError(f"GET {item_path} answers {item}, expected {pointer}")
+        entry = spec.compact({"$ref": pointer}, kind)
+        entry["spec"] = pointer
+        entry["endpoints"] = [f"GET {item_path}"]
+        out[kind] = entry
     if any(e != envelopes[0] for e in envelopes):
         raise ValueError("list endpoints disagree on the pagination envelope")
     out["List"] = {
@@ -230,9 +282,7 @@ def derive(doc: dict, spec_path: str) -> dict:
 
     for _, paths, changes in ERRATA:
         for path in paths:
-            node = out[path[0]]
-            for step in path[1:]:
-                node = node["items"] if step == "[]" else node["properties"][step]
+            node = _node(out, path)
             if changes.get("nullable") and "null" not in node["type"]:
                 node["type"].append("null")
             if changes.get("optional"):
@@ -240,6 +290,10 @@ def derive(doc: dict, spec_path: str) -> dict:
 
     for _, kind, name, schema in ADDITIONS:
         out[kind]["properties"][name] = schema
+
+    for _, path, values in ENUM_ADDITIONS:
+        node = _node(out, path)
+        node["enum"] = [*node["enum"], *(value for value in values if value not in node["enum"])]
 
     version = doc["info"]["version"]
     out["_meta"] = {
@@ -252,9 +306,17 @@ def derive(doc: dict, spec_path: str) -> dict:
             "present unless optional (spec-deprecated or an erratum). A nullable enum also admits null."
         ),
         "errata": [label for label, _, _ in ERRATA],
-        "additions": [label for label, _, _, _ in ADDITIONS],
+        "additions": [label for label, _, _, _ in ADDITIONS] + [label for label, _, _ in ENUM_ADDITIONS],
     }
     return out
+
+
+def _node(out: dict, path: tuple[str, ...]) -> dict:
+    """The schema node at ``path``: a kind, then property names; "[]" steps into array items."""
+    node = out[path[0]]
+    for step in path[1:]:
+        node = node["items"] if step == "[]" else node["properties"][step]
+    return node
 
 
 def _render(value, level: int, column: int, width: int = 110) -> str:

@@ -7,10 +7,12 @@ this test reads only that file.
 One module-scoped scenario drives the emulator over raw HTTP (``requests``) with immediate status
 transitions: it lists regions, types and public images, creates an instance from ``linode/debian12``
 (tags, root_pass), lets it run, shuts it down, captures an image from its root disk, creates
-and attaches a volume, creates a NodeBalancer with a config and a node, and provokes errors. It then GETs
-every list and item endpoint (regions, types, public and private images, instances, disks, configs,
-volumes (also per instance), nodebalancers, their configs and nodes, tags and tagged objects, account
-events). Every object returned - by a
+and attaches a volume, creates a NodeBalancer with a config and a node, creates a Cloud Firewall with the
+instance as a device, adds the NodeBalancer, replaces the rules, creates a second instance with
+``firewall_id``, and provokes errors. It then GETs every list and item endpoint (regions, types, public
+and private images, instances, disks, configs, volumes (also per instance), nodebalancers, their configs
+and nodes, firewalls, their rules and devices, the firewalls of an instance and of a NodeBalancer, tags
+and tagged objects, account events). Every object returned - by a
 GET or by a create/attach answer - is recorded under its kind; every list answer is also recorded as a
 ``List`` envelope, and every error answer as an ``Error`` envelope.
 
@@ -53,6 +55,22 @@ IMAGE = "linode/debian12"
 POLL_SECONDS = 5.0
 # GET /tags/{label} answers {"type", "data"} items whose data is one of these kinds.
 TAGGED_KINDS = {"linode": "Linode", "volume": "Volume", "nodebalancer": "NodeBalancer"}
+FIREWALL_RULES = {
+    "inbound_policy": "DROP",
+    "inbound": [
+        {
+            "action": "ACCEPT",
+            "protocol": "TCP",
+            "ports": "22, 80-90",
+            "addresses": {"ipv4": ["192.0.2.0/24"], "ipv6": ["2001:db8::/32"]},
+            "label": "allow-web",
+            "description": "SSH and web",
+        },
+        {"action": "ACCEPT", "protocol": "ICMP", "addresses": {"ipv4": ["0.0.0.0/0"]}},
+    ],
+    "outbound_policy": "ACCEPT",
+    "outbound": [{"action": "DROP", "protocol": "UDP", "ports": "53", "addresses": {"ipv6": ["::/0"]}}],
+}
 
 
 class Recorder:
@@ -193,6 +211,30 @@ def _scenario(rec: Recorder) -> None:
     rec.get_list(f"/nodebalancers/{nb['id']}/configs/{nbc['id']}/nodes", "NodeBalancerNode")
     rec.get(f"/nodebalancers/{nb['id']}/configs/{nbc['id']}/nodes/{node['id']}", "NodeBalancerNode")
 
+    # A Cloud Firewall: the instance as a device at create, the NodeBalancer added, rules replaced.
+    firewall = rec.post(
+        "/networking/firewalls",
+        "Firewall",
+        {"label": "schema-fw", "tags": ["schema"], "rules": FIREWALL_RULES, "devices": {"linodes": [lid]}},
+    )
+    fid = firewall["id"]
+    rec.post(f"/networking/firewalls/{fid}/devices", "FirewallDevice", {"type": "nodebalancer", "id": nb["id"]})
+    rec.call("PUT", f"/networking/firewalls/{fid}/rules", "FirewallRules", {**FIREWALL_RULES, "outbound": []})
+    rec.call("PUT", f"/networking/firewalls/{fid}", "Firewall", {"label": "schema-fw-1", "tags": ["schema"]})
+    rec.post(
+        "/linode/instances",
+        "Linode",
+        {"region": REGION, "type": TYPE, "label": "schema-web-2", "firewall_id": fid, "booted": False},
+    )
+    rec.get_list("/networking/firewalls", "Firewall")
+    rec.get(f"/networking/firewalls/{fid}", "Firewall")
+    rec.get(f"/networking/firewalls/{fid}/rules", "FirewallRules")
+    devices = rec.get_list(f"/networking/firewalls/{fid}/devices", "FirewallDevice")
+    for device in devices:
+        rec.get(f"/networking/firewalls/{fid}/devices/{device['id']}", "FirewallDevice")
+    rec.get_list(f"/linode/instances/{lid}/firewalls", "Firewall")
+    rec.get_list(f"/nodebalancers/{nb['id']}/firewalls", "Firewall")
+
     # Everything listed once more after all the state changes, then tags and events.
     rec.get_list("/linode/instances", "Linode")
     rec.get_list("/tags", "Tag")
@@ -219,6 +261,8 @@ def _scenario(rec: Recorder) -> None:
         expect=400,
     )
     rec.call("GET", "/linode/instances", None, headers={"X-Filter": '{"foo": "bar"}'}, expect=400)
+    icmp_with_ports = {**FIREWALL_RULES["inbound"][0], "protocol": "ICMP"}
+    rec.call("PUT", f"/networking/firewalls/{fid}/rules", None, {"inbound": [icmp_with_ports]}, expect=400)
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +298,9 @@ def test_schema_file_names_its_source() -> None:
         "Region",
         "Type",
         "Tag",
+        "Firewall",
+        "FirewallDevice",
+        "FirewallRules",
     }
 
 
