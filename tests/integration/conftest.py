@@ -6,12 +6,12 @@ import pytest
 
 from salt_immutable import loader
 from tests.support.saltconfig import REPO, readme_master_config
-from tests.support.saltdaemons import master_factory, running_minion
+from tests.support.saltdaemons import master_factory
 
 
 @pytest.fixture(scope="session")
 def pip_pillar(tmp_path_factory):
-    """The example pillar in a folder tests may rewrite (restored by ``swap_pip_pillar``)."""
+    """The example pillar, copied for the way-1 master."""
     folder = tmp_path_factory.mktemp("pip-pillar")
     shutil.copytree(REPO / "pillar", folder, dirs_exist_ok=True)
     return folder
@@ -24,24 +24,3 @@ def pip_master(salt_factories, pip_pillar):
     factory = master_factory(salt_factories, "pip_master", config)
     with factory.started():
         yield factory
-
-
-@pytest.fixture(scope="session")
-def pip_minion(pip_master):
-    with running_minion(pip_master, "pip-minion") as minion:
-        yield minion
-
-
-@pytest.fixture(scope="session")
-def classic_master(salt_factories):
-    """README way 2: the repository served by file_roots, the runner synced with saltutil.sync_runners."""
-    config = readme_master_config([REPO / "salt", REPO], [REPO / "pillar"])
-    factory = master_factory(salt_factories, "classic_master", config)
-    with factory.started():
-        yield factory
-
-
-@pytest.fixture(scope="session")
-def classic_minion(classic_master):
-    with running_minion(classic_master, "classic-minion") as minion:
-        yield minion

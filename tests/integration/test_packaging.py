@@ -11,17 +11,13 @@ from pathlib import Path
 import pytest
 
 from salt_immutable import cli, loader
+from tests.support.install import built_wheel
 from tests.support.saltconfig import REPO
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
-        check=True,
-    )
-    (path,) = out.glob("salt_immutable-*.whl")
+    path = built_wheel(tmp_path_factory)
     with zipfile.ZipFile(path) as archive:
         archive.path = path
         yield archive
