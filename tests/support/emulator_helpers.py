@@ -10,6 +10,22 @@ from linode_emu.machines import MachineDriver
 START = 1_750_000_000.0
 ROOT_PASS = "s3cret-pass"
 API_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+# A Cloud Firewall's rules as a client sends them: one inbound rule with every field, nothing outbound.
+WEB_FIREWALL_RULES = {
+    "inbound_policy": "DROP",
+    "inbound": [
+        {
+            "action": "ACCEPT",
+            "protocol": "TCP",
+            "ports": "22, 80-90",
+            "addresses": {"ipv4": ["192.0.2.0/24"], "ipv6": ["2001:db8::/32"]},
+            "label": "allow-web",
+            "description": "SSH and web",
+        }
+    ],
+    "outbound_policy": "ACCEPT",
+    "outbound": [],
+}
 
 
 class ManualClock:

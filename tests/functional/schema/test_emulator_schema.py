@@ -44,6 +44,7 @@ import requests
 from linode_emu.server import EmulatorServer
 from tests.functional.schema.validator import load_schema, summarize, validate
 from tests.support.emulator import EMULATOR_DEFAULTS, EMULATOR_TOKEN
+from tests.support.emulator_helpers import WEB_FIREWALL_RULES
 
 SCHEMA = load_schema()
 KINDS = sorted(k for k in SCHEMA if not k.startswith("_"))
@@ -56,19 +57,11 @@ POLL_SECONDS = 5.0
 # GET /tags/{label} answers {"type", "data"} items whose data is one of these kinds.
 TAGGED_KINDS = {"linode": "Linode", "volume": "Volume", "nodebalancer": "NodeBalancer"}
 FIREWALL_RULES = {
-    "inbound_policy": "DROP",
+    **WEB_FIREWALL_RULES,
     "inbound": [
-        {
-            "action": "ACCEPT",
-            "protocol": "TCP",
-            "ports": "22, 80-90",
-            "addresses": {"ipv4": ["192.0.2.0/24"], "ipv6": ["2001:db8::/32"]},
-            "label": "allow-web",
-            "description": "SSH and web",
-        },
+        *WEB_FIREWALL_RULES["inbound"],
         {"action": "ACCEPT", "protocol": "ICMP", "addresses": {"ipv4": ["0.0.0.0/0"]}},
     ],
-    "outbound_policy": "ACCEPT",
     "outbound": [{"action": "DROP", "protocol": "UDP", "ports": "53", "addresses": {"ipv6": ["::/0"]}}],
 }
 

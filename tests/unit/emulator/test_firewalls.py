@@ -12,23 +12,9 @@ from linode_emu.backend import Backend
 from linode_emu.errors import EmuApiError
 from linode_emu.store import StateStore
 from linode_emu.transitions import TransitionPolicy
-from tests.support.emulator_helpers import API_DATE, create_linode, events_of
+from tests.support.emulator_helpers import API_DATE, WEB_FIREWALL_RULES, create_linode, events_of
 
-RULES = {
-    "inbound_policy": "DROP",
-    "inbound": [
-        {
-            "action": "ACCEPT",
-            "protocol": "TCP",
-            "ports": "22, 80-90",
-            "addresses": {"ipv4": ["192.0.2.0/24"], "ipv6": ["2001:db8::/32"]},
-            "label": "allow-web",
-            "description": "SSH and web",
-        }
-    ],
-    "outbound_policy": "ACCEPT",
-    "outbound": [],
-}
+RULES = WEB_FIREWALL_RULES
 
 
 def refused(call, *args, **kwargs) -> EmuApiError:
