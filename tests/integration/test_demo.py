@@ -1,5 +1,7 @@
-"""``make demo`` (``salt-immutable demo``) tells the whole story to the end and leaves nothing running."""
+"""``salt-immutable demo``, run from a pip install of the wheel, tells the whole story to the end and leaves nothing
+running."""
 
+import os
 import re
 import subprocess
 import sys
@@ -7,19 +9,28 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 
+from tests.support.install import built_wheel
 from tests.support.mounts import mounts_anywhere
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.mark.slow  # about 7 minutes: `make test-slow`; test_roll.py proves each step on its own in `make test`
-def test_demo_rolls_bumps_under_load_rolls_back_and_stops_everything(tmp_path):
+def test_demo_rolls_bumps_under_load_rolls_back_and_stops_everything(tmp_path, tmp_path_factory):
+    # Run as a user who did `pip install salt-immutable`: the wheel's files first on the path, from a folder
+    # that is not the checkout, so the example trees come from the package.
+    installed = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(installed),
+           str(built_wheel(tmp_path_factory))]
+    subprocess.run(pip, check=True)
     folder = tmp_path / "demo"
-    result = subprocess.run([str(BIN / "salt-immutable"), "demo", "--dir", str(folder)],
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run([sys.executable, "-m", "salt_immutable.cli", "demo", "--dir", str(folder)],
+                            capture_output=True, text=True, timeout=1200, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(installed)})
     out = result.stdout
     assert result.returncode == 0, out[-5000:] + result.stderr[-3000:]
+    trees = yaml.safe_load((folder / "etc/salt/master").read_text())["file_roots"]["base"]
+    assert Path(trees[0]).is_relative_to(installed), "the example states came from the installed package"
     assert "[web@1.0.0] booting builder web-1.0.0-build from linode/debian12" in out
     assert "[web→1.0.0] batch 1: create web-g1-1" in out
     assert "[web→1.1.0] web-g2-1: in service" in out and "[web→1.0.0] web-g3-3: in service" in out
