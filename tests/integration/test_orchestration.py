@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 PUSH_SECRET = secrets.token_hex(16)
 ONE_SERVER = {
     "count": 1,
-    "bake": {"states": ["examples.webapp"]},
+    "bake": {"states": ["examples.webapp"], "secrets": ["webapp:build_token"]},
     "tests": {"converge": True, "http": {"port": 8080, "path": "/healthz"}},
     "rollout": {"max_surge": 1, "max_unavailable": 0, "progress_deadline": 300},
 }
@@ -41,6 +41,8 @@ class PillarRepository:
         self.bare, self.work = root / "pillar.git", root / "pillar-work"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "master", str(self.bare)], check=True)
         shutil.copytree(REPO / "pillar", self.work)
+        with open(self.work / "top.sls", "a", encoding="utf-8") as top:  # db bakes the example app too
+            top.write("  '{{ builders(\"db\") }}':\n    - match: compound\n    - webapp.bake\n")
         git(self.work, "init", "-q", "-b", "master")
         git(self.work, "config", "user.email", "ops@example.com")
         git(self.work, "config", "user.name", "ops")
