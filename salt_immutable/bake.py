@@ -21,6 +21,7 @@ import salt.version
 
 import salt_immutable
 from salt_immutable import checks, names, seed
+from salt_immutable import firewall as firewalls
 from salt_immutable.errors import BakeError, CheckFailed, ImmutableError
 
 PROVEN_TAG = "proven"
@@ -49,6 +50,7 @@ class BakeJob:
     timings: dict = field(default_factory=dict)
     created: dict = field(default_factory=dict)  # minion id / label -> Linode id
     builder_identity: dict | None = None  # hashes of the builder's id, key, machine-id and host keys
+    firewall: object = None  # model.FirewallRef the builder and candidate are created behind
     phase: str = "start"
 
 
@@ -99,6 +101,10 @@ class Bake:
             return self.result(image, changed=False)
         self.remove_leftovers()
         try:
+            if self.fleet.linode.firewall is not None:
+                with self.stage("firewall"):
+                    self.job.firewall = firewalls.ensure_firewall(
+                        self.job.provider, self.fleet, self.job.master_address, self.say)
             if image is not None and self.job.force:
                 self.say(f"re-baking the unproven image {image.id}")
                 self.job.provider.delete_image(image.id)
@@ -162,12 +168,17 @@ class Bake:
         grains = {"immutable": {"fleet": self.fleet.name, "version": self.job.version, "role": role}}
         user_data = seed.minion_cloud_config(minion_id, self.job.master_address, self.job.master_port, keys, grains)
         provider, spec = self.job.provider, self.fleet.linode
+        firewall = self.job.firewall
         server = provider.create_instance(
             minion_id, spec.region, spec.type, image,
             tags=machine_tags(self.fleet.name, self.job.version, role), user_data=user_data,
+            firewall_id=firewall.id if firewall else None,
         )
         self.job.created[minion_id] = server.id
         server = provider.wait_for_status(server.id, "running", provider.deadline(BOOT_TIMEOUT))
+        if firewall:
+            firewalls.check_device(provider, firewall, server)
+            self.say(f"{minion_id} is behind Cloud Firewall {firewall.label} ({firewall.id})")
         self.job.salt.wait_for_minion(minion_id, provider.deadline(BOOT_TIMEOUT))
         self.call(minion_id, "saltutil.sync_all")
         return server

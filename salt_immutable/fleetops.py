@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from salt_immutable import drift, history, names, stateful
+from salt_immutable import firewall as firewalls
 from salt_immutable import lock as locking
 from salt_immutable.bake import PROVEN_TAG, image_summary
 from salt_immutable.errors import BakeError, GateFailed, ImmutableError, ProviderTimeout, RollError, SaltCallError
@@ -115,10 +116,13 @@ class FleetRoll:
         self.quarantine, self.lock, self.replace = quarantine, fleet_lock, tuple(replace)
         self.timer = Timer(ctx.clock)
         self.jobs, self.record, self.previous, self.timeline = [], None, None, None
+        self.firewall = None
 
     def run(self):
         provider = self.ctx.provider
         balancer, missing = find_balancer(provider, self.fleet)
+        _, firewall_missing = firewalls.find_firewall(provider, self.fleet, self.ctx.master_address)
+        missing = missing + firewall_missing
         snapshot, linodes = observe(provider, self.fleet, balancer)
         image = fleet_image(provider, self.fleet.name, self.version)
         delete_orphan_keys(self.ctx.salt, self.fleet.name, linodes, lambda text: self.ctx.say(self.fleet.name, text))
@@ -137,6 +141,7 @@ class FleetRoll:
         try:
             image = self.timer.run("bake", self.ensure_image, image)
             balancer = self.timer.run("nodebalancer", ensure_balancer, provider, self.fleet)
+            self.firewall = self.ensure_firewall()
             job = self.job(self.version, image, balancer)
             snapshot = self.timer.run("roll", reconciler(self.fleet)(job).converge)
         except ImmutableError as err:
@@ -163,12 +168,19 @@ class FleetRoll:
                             f"{names.image_label(self.fleet.name, self.version)} can be found")
         return image
 
+    def ensure_firewall(self):
+        """The fleet's Cloud Firewall, to spec (a bake ensured it too: this costs reads only then)."""
+        if self.fleet.linode.firewall is None:
+            return None
+        return self.timer.run("firewall", firewalls.ensure_firewall, self.ctx.provider, self.fleet,
+                              self.ctx.master_address, lambda text: self.ctx.say(self.fleet.name, text))
+
     def job(self, version, image, balancer):
         self.jobs.append(RollJob(
             fleet=self.fleet, version=version, image=image, provider=self.ctx.provider, salt=self.ctx.salt,
             master_address=self.ctx.master_address, master_port=self.ctx.master_port, roll_id=self.record.roll_id,
-            balancer=balancer, quarantine=self.quarantine, replace=self.replace, progress=self.ctx.progress,
-            fire=self.ctx.fire,
+            balancer=balancer, firewall=self.firewall, quarantine=self.quarantine, replace=self.replace,
+            progress=self.ctx.progress, fire=self.ctx.fire,
             fence=self.lock.check, after_batch=self.save_progress, clock=self.ctx.clock,
             sleep=self.ctx.sleep, timeline=self.timeline,
             # Only a roll forward pauses for approval: never a rollback, an auto-rollback or a replacement.
@@ -270,10 +282,12 @@ def preview(ctx, fleet, version):
     """
     provider = ctx.provider
     balancer, missing = find_balancer(provider, fleet)
+    _, firewall_missing = firewalls.find_firewall(provider, fleet, ctx.master_address)
     snapshot, linodes = observe(provider, fleet, balancer)
     image = fleet_image(provider, fleet.name, version)
     goal = goal_for(fleet, version, next_generation(linodes))
-    operations = [] if is_proven(image) else [
+    operations = list(firewall_missing)
+    operations += [] if is_proven(image) else [
         f"bake {names.image_label(fleet.name, version)}: builder, configure, test, seal, capture, prove"]
     operations += missing
     batches, peak = (stateful.preview(provider, fleet, version, image, snapshot, goal.generation) if fleet.volumes
@@ -317,8 +331,9 @@ def operations_of(action, fleet, version, image):
     remove = [f"delete Linode {label}", f"delete minion key {label}"]
     if action.kind == planner.CREATE:
         source = image.id if image else names.image_label(fleet.name, version)
+        behind = f" behind Cloud Firewall {fleet.linode.firewall.describe()}" if fleet.linode.firewall else ""
         return [f"accept a new minion key {label}",
-                f"create Linode {label} from {source} ({fleet.linode.type}, {fleet.linode.region})", *admit]
+                f"create Linode {label} from {source} ({fleet.linode.type}, {fleet.linode.region}){behind}", *admit]
     if action.kind == planner.ADMIT:
         return admit
     if action.kind == planner.DRAIN:
@@ -359,6 +374,7 @@ def status(ctx, fleet, folder):
         "servers": snapshot.summary(time.time()),
         "quarantined": sorted(s.label for s in linodes if QUARANTINE in s.tags),
         "nodebalancer": balancer.describe() if balancer else None,
+        "firewall": firewalls.status(provider, fleet, snapshot.servers),
         "images": images,
         "volumes": volume_rows(provider, fleet, linodes) if fleet.volumes else [],
         "rollback_target": target,

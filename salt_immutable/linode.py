@@ -29,6 +29,7 @@ from salt_immutable import __version__, errors, names
 from salt_immutable.deadline import Deadline
 from salt_immutable.model import (
     Disk,
+    FirewallRef,
     ImageRef,
     NodeBalancerConfigRef,
     NodeBalancerNode,
@@ -260,6 +261,7 @@ class LinodeProvider:
         authorized_keys=(),
         private_ip=False,
         booted=True,
+        firewall_id=None,
     ):
         """Create a Linode from ``image`` and return it (it is still ``provisioning``).
 
@@ -267,11 +269,14 @@ class LinodeProvider:
         returned instead (a repeated create, or a retry whose first attempt was performed although
         its answer was lost). ``user_data`` is the cloud-config text; it is sent base64-encoded.
         Without ``authorized_keys`` a random root password nobody keeps is set, as the API requires.
+        ``firewall_id`` puts it behind that Cloud Firewall from its creation.
         """
         existing = self._adopt_instance(label, tags)
         if existing is not None:
             return existing
         options = {"image": image, "label": label, "tags": list(tags), "booted": booted}
+        if firewall_id is not None:
+            options["firewall"] = firewall_id
         if private_ip:
             options["private_ip"] = True
         if authorized_keys:
@@ -695,6 +700,57 @@ class LinodeProvider:
 
     # -- catalogue ---------------------------------------------------------------------------------
 
+    # -- Cloud Firewalls ----------------------------------------------------------------------------
+
+    def find_firewall(self, label):
+        """The Cloud Firewall labelled ``label``, or None."""
+        found = self._list("find firewall", label, self._client.networking.firewalls, api.Firewall.label == label,
+                           _firewall)
+        return found[0] if found else None
+
+    def get_firewall(self, firewall_id):
+        """A fresh read of Cloud Firewall ``firewall_id``."""
+        return self._call("get firewall", firewall_id, lambda: _firewall(self._client.load(api.Firewall, firewall_id)))
+
+    def create_firewall(self, label, rules, *, tags=()):
+        """Create a Cloud Firewall holding ``rules`` (the API's rules object) and return it.
+
+        Idempotent: an existing firewall labelled ``label`` (labels are unique per account) is returned instead.
+        """
+        existing = self.find_firewall(label)
+        if existing is not None:
+            return existing
+        return self._call(
+            "create firewall",
+            label,
+            lambda: _firewall(self._client.networking.firewall_create(label, rules, tags=list(tags))),
+            recover=lambda: self.find_firewall(label),
+        )
+
+    def firewall_rules(self, firewall_id):
+        """The rules of firewall ``firewall_id``: inbound, outbound and both policies, as the API gives them."""
+        return self._call("get firewall rules", firewall_id,
+                          lambda: dict(api.Firewall(self._client, firewall_id).get_rules()))
+
+    def set_firewall_rules(self, firewall_id, rules):
+        """Replace every rule of firewall ``firewall_id`` with ``rules`` (idempotent)."""
+        self._call("update firewall rules", firewall_id,
+                   lambda: api.Firewall(self._client, firewall_id).update_rules(rules))
+
+    def instance_firewalls(self, instance_id):
+        """The Cloud Firewalls Linode ``instance_id`` is a device of."""
+        return self._call(
+            "list instance firewalls", instance_id,
+            lambda: [_firewall_json(self._client, body)
+                     for body in self._client.get(f"/linode/instances/{instance_id}/firewalls")["data"]],
+        )
+
+    def firewall_linode_ids(self, firewall_id):
+        """The ids of the Linodes that are devices of firewall ``firewall_id`` (its NodeBalancers left out)."""
+        return self._call("list firewall devices", firewall_id, lambda: frozenset(
+            device.entity.id for device in _every(api.Firewall(self._client, firewall_id).devices)
+            if device.entity.type == "linode"))
+
     def type_hourly_price(self, type_id):
         """The hourly price in US dollars of Linode type ``type_id`` (its base price, ``price.hourly``)."""
         return self._call(
@@ -895,3 +951,11 @@ def _nodebalancer_config(obj):
         check_timeout=obj.check_timeout,
         check_attempts=obj.check_attempts,
     )
+
+
+def _firewall(obj):
+    return FirewallRef(id=obj.id, label=obj.label, status=obj.status, tags=tuple(obj.tags or ()))
+
+
+def _firewall_json(client, body):
+    return _firewall(api.Firewall(client, body["id"], json=body))

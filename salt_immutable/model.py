@@ -111,3 +111,13 @@ class NodeBalancerConfigRef:
     check_interval: int
     check_timeout: int
     check_attempts: int
+
+
+@dataclass(frozen=True)
+class FirewallRef:
+    """A Cloud Firewall; ``status`` is enabled, disabled or deleted. Its rules are read apart (they are large)."""
+
+    id: int
+    label: str
+    status: str
+    tags: tuple[str, ...]

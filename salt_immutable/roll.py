@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from salt_immutable import checks, names, seed
+from salt_immutable import firewall as firewalls
 from salt_immutable.bake import PROVEN_TAG, ROLE_TAG_PREFIX, http_url
 from salt_immutable.errors import (
     CheckFailed,
@@ -252,6 +253,7 @@ class RollJob:
     master_port: int
     roll_id: str
     balancer: Balancer | None = None
+    firewall: object = None  # model.FirewallRef every new server is created behind, or None
     quarantine: bool = False
     replace: tuple = ()  # labels of servers to replace although they run ``version`` (drifted ones)
     progress: object = None
@@ -364,6 +366,7 @@ class Roll:
             tags = (*server_tags(self.fleet.name, self.job.version, self.generation, self.job.roll_id), *extra_tags)
             server = self.job.provider.create_instance(
                 label, spec.region, spec.type, self.job.image.id, user_data=user_data, tags=tags, booted=booted,
+                firewall_id=self.job.firewall.id if self.job.firewall else None,
             )
         except ImmutableError as err:
             raise GateFailed(label, "create", err) from err
@@ -381,6 +384,8 @@ class Roll:
         timeout = self.salt_timeout(deadline)
         linode_id = server.id
         server = self.gate(label, "running", lambda: provider.wait_for_status(linode_id, "running", deadline, True))
+        if self.job.firewall:
+            self.gate(label, "firewall", lambda: firewalls.check_device(provider, self.job.firewall, server))
         self.gate(label, "minion", lambda: salt.wait_for_minion(label, deadline))
         self.gate(label, "boot states", lambda: self.boot(label, timeout))
         self.gate(label, "verify", lambda: checks.verify(
@@ -537,7 +542,8 @@ class Roll:
 
 def gate_names(fleet):
     """The gates a new server of ``fleet`` passes, in order, as plans and previews list them."""
-    gates = ["running", "minion", "boot states", "verify", "release"]
+    gates = ["running", *(["firewall device"] if fleet.linode.firewall else []), "minion", "boot states", "verify",
+             "release"]
     gates += ["volumes (marker = volume id and slot)"] if fleet.volumes else []
     gates += ["http"] if fleet.tests.http else []
     gates += ["NodeBalancer node UP"] if fleet.nodebalancer else []

@@ -8,6 +8,7 @@ pillar, each named by its pillar path (``immutable:fleets:web:rollout:max_surge`
 
 import dataclasses
 import difflib
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -20,6 +21,9 @@ MAX_GENERATION = 99999
 SLS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 PERCENT = re.compile(r"(\d{1,3})%")
 NODEBALANCER_LABEL = re.compile(r"[a-zA-Z0-9_-]{3,32}")
+# Cloud Firewall labels: 3-32 characters, starting and ending with a letter or digit (the API's rule).
+FIREWALL_LABEL = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,30}[a-zA-Z0-9]")
+FIREWALL_PORTS = re.compile(r"\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*")
 SECRET_KEYS = ("linode_token", "token", "api_token")
 _INVALID = object()
 
@@ -152,6 +156,120 @@ def _setting(check, default=dataclasses.MISSING, doc=""):
     return field(default=default, metadata=metadata)
 
 
+def _choice(*allowed):
+    def check(value):
+        if value not in allowed:
+            raise _Invalid(f"expected one of {', '.join(allowed)}, got {_describe(value)}")
+        return value
+
+    return check
+
+
+def _networks(version):
+    def check(value):
+        if not isinstance(value, list):
+            raise _Invalid(f"expected a list of IPv{version} networks such as [{_EXAMPLE_NETWORK[version]}], "
+                           f"got {_describe(value)}")
+        for item in value:
+            try:
+                network = ipaddress.ip_network(item, strict=False) if isinstance(item, str) else None
+            except ValueError:
+                network = None
+            if network is None or network.version != version:
+                raise _Invalid(f"expected IPv{version} networks such as {_EXAMPLE_NETWORK[version]}, "
+                               f"got {_describe(item)}")
+        return tuple(value)
+
+    return check
+
+
+_EXAMPLE_NETWORK = {4: "203.0.113.0/24", 6: "2001:db8::/32"}
+
+
+def _firewall_ports(value):
+    if not isinstance(value, str) or not FIREWALL_PORTS.fullmatch(value) or any(
+            not 1 <= int(port) <= 65535 for port in re.split(r"[,-]", value)):
+        raise _Invalid(f'expected ports such as "22", "80,443" or "8000-8100" (1-65535), got {_describe(value)}')
+    return value
+
+
+def _firewall_label(value):
+    if (not isinstance(value, str) or not FIREWALL_LABEL.fullmatch(value)
+            or any(twice in value for twice in ("--", "__", ".."))):
+        raise _Invalid("expected a Cloud Firewall label of 3-32 letters, digits, '.', '-' or '_' that starts and "
+                       f"ends with a letter or digit, no two '.', '-' or '_' in a row, got {_describe(value)}")
+    return value
+
+
+def _rule_label(value):
+    if not isinstance(value, str) or not 3 <= len(value) <= 32:
+        raise _Invalid(f"expected a rule label of 3-32 characters, got {_describe(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class FirewallAddresses:
+    """The sources (inbound) or destinations (outbound) a firewall rule matches."""
+
+    ipv4: tuple = _setting(_networks(4), (), doc="IPv4 networks, e.g. 203.0.113.0/24")
+    ipv6: tuple = _setting(_networks(6), (), doc="IPv6 networks, e.g. 2001:db8::/32")
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    """One Cloud Firewall rule, as the Linode API words it."""
+
+    protocol: str = _setting(_choice("TCP", "UDP", "ICMP", "IPENCAP"), doc="TCP, UDP, ICMP or IPENCAP")
+    addresses: FirewallAddresses = _setting(FirewallAddresses, doc="the networks the rule matches")
+    ports: "str | None" = _setting(_firewall_ports, None, doc='ports, e.g. "22" or "80,443" (TCP and UDP only)')
+    action: str = _setting(_choice("ACCEPT", "DROP"), "ACCEPT", doc="ACCEPT or DROP")
+    label: "str | None" = _setting(_rule_label, None, doc="the rule's label")
+
+
+@dataclass(frozen=True)
+class FirewallRules:
+    """What a managed firewall holds besides the app port from the NodeBalancer (inbound policy DROP)."""
+
+    inbound: tuple = _setting(_ListOf(FirewallRule), (), doc="inbound rules added to the app port's")
+    outbound: tuple = _setting(_ListOf(FirewallRule), (), doc="outbound rules")
+    outbound_policy: str = _setting(_choice("ACCEPT", "DROP"), "ACCEPT", doc="what outbound traffic no rule "
+                                    "matches meets (servers must still reach the master, ports 4505-4506)")
+
+
+def _firewall_shorthand(value):
+    """``linode:firewall`` may be a firewall's id or label alone: both adopt an existing firewall."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"id": value}
+    if isinstance(value, str):
+        return {"label": value}
+    if isinstance(value, dict):
+        return value
+    raise _Invalid("expected the id or label of an existing Cloud Firewall, or {label, rules} for a managed one, "
+                   f"got {_describe(value)}")
+
+
+@dataclass(frozen=True)
+class FirewallSpec:
+    """The Cloud Firewall every builder, candidate and server is created with: adopted by ``id`` or
+    ``label``, or managed (``label`` and ``rules``: created and kept to spec by the roll)."""
+
+    shorthand = staticmethod(_firewall_shorthand)
+
+    id: "int | None" = _setting(_integer(1), None, doc="adopt this existing Cloud Firewall")
+    label: "str | None" = _setting(_firewall_label, None, doc="the firewall's label (adopted, or managed with rules)")
+    rules: "FirewallRules | None" = _setting(
+        FirewallRules, None, doc="manage the firewall: its rules besides the app port from the NodeBalancer")
+
+    @property
+    def managed(self):
+        """True when salt-immutable creates the firewall and keeps its rules (given with rules)."""
+        return self.rules is not None
+
+    def describe(self):
+        """The firewall as messages name it."""
+        return self.label if self.label is not None else f"#{self.id}"
+
+
 @dataclass(frozen=True)
 class LinodeSpec:
     """Where and on what fleet servers run; ``immutable:linode`` sets defaults every fleet can override."""
@@ -159,6 +277,9 @@ class LinodeSpec:
     region: str = _setting(_string, doc="Linode region of the fleet's servers, e.g. us-east")
     type: str = _setting(_string, "g6-standard-1", doc="Linode plan of the servers")
     base_image: str = _setting(_string, "linode/debian12", doc="image the builder boots to bake from")
+    firewall: "FirewallSpec | None" = _setting(
+        FirewallSpec, None, doc="Cloud Firewall of builders, candidates and servers: an id or label to adopt, "
+        "or {label, rules} to manage")
 
 
 def _pillar_keys(value):
@@ -356,6 +477,13 @@ def _parse_value(check, raw, path, problems):
     if isinstance(check, _ListOf):
         return _parse_list(raw, path, check.item, problems)
     if dataclasses.is_dataclass(check):
+        shorthand = getattr(check, "shorthand", None)
+        if shorthand is not None:
+            try:
+                raw = shorthand(raw)
+            except _Invalid as err:
+                problems.add(path, str(err))
+                return _INVALID
         return _parse_section(raw, path, check, problems)
     try:
         return check(raw)
@@ -503,6 +631,21 @@ def _check_nodebalancer(nodebalancer, path, problems):
         problems.add(path, "give exactly one of id (adopt an existing NodeBalancer) or label (managed)")
 
 
+def _check_firewall(firewall, path, problems):
+    if firewall.managed and (firewall.label is None or firewall.id is not None):
+        problems.add(path, "a managed firewall (with rules) is named by label alone: it is created by that label")
+    elif not firewall.managed and (firewall.id is None) == (firewall.label is None):
+        problems.add(path, "give exactly one of id or label (adopt an existing firewall), or label and rules "
+                     "(managed)")
+
+
+def _check_firewall_rule(rule, path, problems):
+    if rule.protocol in ("ICMP", "IPENCAP") and rule.ports is not None:
+        problems.add(_join(path, "ports"), f"{rule.protocol} has no ports: leave ports out")
+    if not rule.addresses.ipv4 and not rule.addresses.ipv6:
+        problems.add(_join(path, "addresses"), "give at least one network in ipv4 or ipv6")
+
+
 def _check_fleet_nodebalancer(fleet, path, problems):
     if fleet.nodebalancer is not None and fleet.tests.http is None:
         problems.add(
@@ -515,6 +658,8 @@ def _check_fleet_nodebalancer(fleet, path, problems):
 _SECTION_RULES = {
     RolloutSpec: (_check_rollout,),
     NodeBalancerSpec: (_check_nodebalancer,),
+    FirewallSpec: (_check_firewall,),
+    FirewallRule: (_check_firewall_rule,),
     FleetSpec: (_check_volumes, _check_fleet_names, _check_fleet_nodebalancer),
 }
 

@@ -85,3 +85,20 @@ def test_a_managed_nodebalancer_missing_its_config_gets_the_config_not_a_second_
     assert ctx.provider.find_nodebalancer("web-lb").label == "web-lb"
     assert emulator_control.stats()["POST /nodebalancers"] == 1
     assert roll.ensure_balancer(ctx.provider, fleet("web", 3)) == balancer
+
+
+def test_the_plan_creates_the_managed_firewall_first_and_every_server_behind_it(ctx, emulator, emulator_control):
+    servers(emulator, "web", 1)
+    emulator_control.clear_requests()
+    managed = fleet("web", 1, linode={"firewall": {"label": "web-fw", "rules": {}}})
+    preview = fleetops.preview(ctx, managed, "2")
+    assert preview["operations"][0] == "create Cloud Firewall web-fw (inbound policy DROP, 2 inbound rules)"
+    create = preview["batches"][0]["actions"][0]["operations"]
+    assert create[1] == "create Linode web-g2-1 from web-2 (g6-standard-1, us-east) behind Cloud Firewall web-fw"
+    assert create[2].startswith("gates: running, firewall device, minion")
+    assert [r for r in emulator_control.requests() if r["method"] != "GET"] == []
+
+
+def test_a_plan_naming_a_firewall_that_does_not_exist_says_so(ctx):
+    with pytest.raises(roll.RollError, match=r"web: Cloud Firewall prod-fw \(linode:firewall\) does not exist"):
+        fleetops.preview(ctx, fleet("web", 1, linode={"firewall": "prod-fw"}), "2")

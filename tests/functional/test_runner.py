@@ -24,7 +24,8 @@ def test_plan_returns_the_example_fleet_with_defaults(master_opts, runner_loader
     assert ret["result"] is True
     web = ret["fleets"]["web"]
     assert web["version"] == "1.0.0" and web["count"] == 3
-    assert web["linode"] == {"region": "us-east", "type": "g6-standard-1", "base_image": "linode/debian12"}
+    assert web["linode"] == {"region": "us-east", "type": "g6-standard-1", "base_image": "linode/debian12",
+                             "firewall": None}
     assert web["rollout"]["max_surge"] == 1 and web["rollout"]["auto_rollback"] is True
     assert "retcode" not in context
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import requests
 import yaml
 from linode_api4 import LinodeClient
 
@@ -27,6 +28,8 @@ from tests.support.saltconfig import REPO
 
 FLEET = "web"
 NB_LABEL = "web-lb"
+FIREWALL = {"label": "web-fw", "rules": {"inbound": [
+    {"protocol": "TCP", "ports": "22", "addresses": {"ipv4": ["203.0.113.0/24"]}, "label": "ssh-office"}]}}
 ROLL_TIMEOUT = 600
 APPROVAL_SECRET = secrets.token_hex(16)
 PLAIN_ROLLOUT = {"max_surge": 1, "max_unavailable": 0}
@@ -44,7 +47,7 @@ def roll_lab(tmp_path_factory):
         info = lab.up(root / "lab", state_tree=REPO / "salt", pillar_tree=pillar, time_scale=0.01,
                       extra_config=reactor)
         handle = RollLab(root / "lab", info, pillar, webhook)
-        handle.set_web(version="1.0.0")
+        handle.set_web(version="1.0.0", linode={"firewall": FIREWALL})
         try:
             yield handle
         finally:
@@ -88,6 +91,13 @@ class RollLab(LabHandle):
         with urllib.request.urlopen(self.front_url(), timeout=5) as answer:
             return json.loads(answer.read())["release"]["version"]
 
+    def events(self, action):
+        """The account's events of ``action``."""
+        answer = requests.get(f"{self.api_url}/account/events", params={"page_size": 500}, timeout=10,
+                              headers={"Authorization": f"Bearer {self.opts['immutable']['linode_token']}"})
+        answer.raise_for_status()
+        return [event for event in answer.json()["data"] if event["action"] == action]
+
     def fleet_keys(self):
         return sorted(key for key in self.accepted_keys() if key.startswith(f"{FLEET}-g"))
 
@@ -106,6 +116,27 @@ def assert_fleet_runs(roll_lab, version):
     assert sorted(n.label for n in nodes) == labels
     assert {(n.mode, n.status) for n in nodes} == {("accept", "UP")}
     assert {roll_lab.served_release() for _ in range(6)} == {version}
+
+
+def assert_every_linode_was_created_behind_the_firewall(roll_lab, progress):
+    """The managed firewall exists with its rules; the builder, the candidate and every server became its
+    devices by their create (``firewall_id``: no device was added afterwards) and passed the firewall gate."""
+    made = roll_lab.provider.find_firewall("web-fw")
+    assert made is not None and made.status == "enabled" and {"immutable", "fleet:web"} <= set(made.tags)
+    rules = roll_lab.provider.firewall_rules(made.id)
+    assert rules["inbound_policy"] == "DROP"
+    inbound = {r["label"]: (r["ports"], r["addresses"]["ipv4"]) for r in rules["inbound"]}
+    assert inbound["immutable-nodebalancer"] == ("8080", ["192.168.255.0/24"])
+    assert inbound["immutable-http-gate"] == ("8080", [f"{roll_lab.opts['interface']}/32"])
+    assert inbound["ssh-office"] == ("22", ["203.0.113.0/24"])
+    created = sorted(event["entity"]["label"] for event in roll_lab.events("linode_create"))
+    added = sorted(event["secondary_entity"]["label"] for event in roll_lab.events("firewall_device_add"))
+    assert created == ["web-1.0.0-build", "web-1.0.0-proof", "web-g1-1", "web-g1-2", "web-g1-3"]
+    assert added == created
+    assert not [r for r in roll_lab.mutating_requests() if r["route"].endswith("/devices")], "attached afterwards"
+    assert roll_lab.provider.firewall_linode_ids(made.id) == {s.id for s in roll_lab.servers()}
+    assert "web-1.0.0-build is behind Cloud Firewall web-fw" in progress
+    assert all(f"web-g1-{n}: firewall passed" in progress for n in (1, 2, 3)), progress[-3000:]
 
 
 def test_the_roll_orchestration_bakes_rolls_and_prunes_three_servers_behind_a_managed_nodebalancer(roll_lab):
@@ -128,6 +159,7 @@ def test_the_roll_orchestration_bakes_rolls_and_prunes_three_servers_behind_a_ma
     assert "[web@1.0.0] sealing web-1.0.0-build" in progress and "web-g1-1: in service" in progress, progress[-3000:]
     token = roll_lab.opts["immutable"]["linode_token"]
     assert "PRIVATE KEY" not in result.stdout + result.stderr and token not in result.stdout + result.stderr
+    assert_every_linode_was_created_behind_the_firewall(roll_lab, progress)
 
     again, states = roll_lab.orch("orch.immutable.roll", {"fleet": FLEET}, "test=True")
     assert again.returncode == 0 and {state["result"] for state in states.values()} == {True}
@@ -200,6 +232,7 @@ def test_a_second_run_makes_no_mutating_call_and_test_mode_shows_the_plan(roll_l
     assert [kind for kind, _ in steps] == ["create", "drain"] * 3
     first_create = preview["batches"][0]["actions"][0]["operations"]
     assert first_create[1].startswith("create Linode web-g3-1 from private/")
+    assert first_create[1].endswith("behind Cloud Firewall web-fw") and "firewall device" in first_create[2]
     assert roll_lab.mutating_requests() == []
 
 
@@ -309,6 +342,9 @@ def test_status_and_history_tell_the_whole_story(roll_lab):
     images = {image["version"]: image for image in web["images"]}
     assert images["1.1.0"]["running"] and images["1.1.0"]["proven"] and not images["1.0.0"]["running"]
     assert images["1.0.0"]["rollback_target"] and images["1.0.0"]["proven"]
+    made = roll_lab.provider.find_firewall("web-fw")
+    assert web["firewall"] == {"id": made.id, "label": "web-fw", "managed": True, "status": "enabled",
+                               "unprotected": []}
     result, data = roll_lab.verb("history", f"fleet={FLEET}")
     rolls = data["rolls"]
     assert [(r["verb"], r["to_version"]) for r in rolls][:3] == [

@@ -58,7 +58,7 @@ class FakeProvider:
         self.calls.append(("list_fleet", fleet))
         return self.fleet
 
-    def create_instance(self, label, region, type_, image_id, tags, user_data):
+    def create_instance(self, label, region, type_, image_id, tags, user_data, firewall_id=None):
         self.calls.append(("create_instance", label, image_id, tags))
         self.next_id += 1
         return server(self.next_id, label, tags, "provisioning")

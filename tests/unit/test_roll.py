@@ -33,7 +33,7 @@ class FakeCloud:
 
     def __init__(self, clock):
         self.clock, self.servers, self.nodes, self.log, self.next_id = clock, {}, {}, [], 100
-        self.boot_fails = set()
+        self.boot_fails, self.outside_firewall, self.firewall_devices, self.firewall = set(), set(), set(), None
 
     def deadline(self, seconds):
         return Deadline(seconds, self.clock)
@@ -53,13 +53,18 @@ class FakeCloud:
     def list_nodes(self, nodebalancer_id, config_id):
         return list(self.nodes.values())
 
-    def create_instance(self, label, region, type_, image, *, tags, user_data, booted=True):
+    def create_instance(self, label, region, type_, image, *, tags, user_data, booted=True, firewall_id=None):
         self.log.append(("create", label))
         self.next_id += 1
         status = "offline" if label in self.boot_fails else "running"
         self.servers[self.next_id] = ObservedServer(self.next_id, label, status, tuple(tags), (IP,), IP, region,
                                                     type_, image, None)
+        if firewall_id is not None and label not in self.outside_firewall:
+            self.firewall_devices.add(self.next_id)
         return replace(self.servers[self.next_id], status="provisioning")
+
+    def instance_firewalls(self, linode_id):
+        return [self.firewall] if linode_id in self.firewall_devices else []
 
     def wait_for_status(self, linode_id, wanted, deadline, moving=False):
         server = self.servers[linode_id]

@@ -111,8 +111,9 @@ class VolumeCloud(FakeCloud):
         self.log.clear()
         return server
 
-    def create_instance(self, label, region, type_, image, *, tags, user_data, booted=True):
-        server = super().create_instance(label, region, type_, image, tags=tags, user_data=user_data)
+    def create_instance(self, label, region, type_, image, *, tags, user_data, booted=True, firewall_id=None):
+        server = super().create_instance(label, region, type_, image, tags=tags, user_data=user_data,
+                                         firewall_id=firewall_id)
         self.servers[server.id] = replace(self.servers[server.id], status="offline")
         config = json.loads(user_data.removeprefix("#cloud-config\n"))
         device = f"/dev/disk/by-id/scsi-0Linode_Volume_web-data-{label[-1]}"
