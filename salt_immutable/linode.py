@@ -708,6 +708,16 @@ class LinodeProvider:
                            _firewall)
         return found[0] if found else None
 
+    def list_firewalls(self, tags=()):
+        """The Cloud Firewalls carrying all of ``tags`` (an account holds few: filtered here, not by the API)."""
+        found = self._list("list firewalls", ",".join(tags) or None, self._client.networking.firewalls, None,
+                           _firewall)
+        return [firewall for firewall in found if set(tags) <= set(firewall.tags)]
+
+    def delete_firewall(self, firewall_id):
+        """Delete Cloud Firewall ``firewall_id`` (its devices are released); gone counts as deleted."""
+        self._delete("delete firewall", firewall_id, api.Firewall(self._client, firewall_id))
+
     def get_firewall(self, firewall_id):
         """A fresh read of Cloud Firewall ``firewall_id``."""
         return self._call("get firewall", firewall_id, lambda: _firewall(self._client.load(api.Firewall, firewall_id)))

@@ -1,8 +1,9 @@
-"""EFFECTS: retire a fleet — its Linodes, their minion keys and its managed NodeBalancer go; its volumes
-are kept (tagged ``orphaned``) unless asked to delete them too. Under the fleet's lock.
+"""EFFECTS: retire a fleet — its Linodes, their minion keys, its managed NodeBalancer and its managed Cloud
+Firewall go; its volumes are kept (tagged ``orphaned``) unless asked to delete them too. Under the fleet's lock.
 
 Everything is found by the project's and the fleet's tags, so nothing another tool made is touched; an
-adopted NodeBalancer (``nodebalancer: {id: ...}``) carries no fleet tag and stays.
+adopted NodeBalancer (``nodebalancer: {id: ...}``) or firewall carries no fleet tag and stays. The firewall
+goes last, once no server of the fleet is left behind it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def retire_fleet(ctx, fleet, delete_volumes=False, test=False, wait=0.0):
         provider = ctx.provider
         linodes = provider.list_fleet(fleet)
         balancers = provider.list_nodebalancers(tags)
+        firewalls = provider.list_firewalls(tags)
         volumes = provider.list_volumes(tags)
         key_ids = set(ctx.salt.key_ids())
         keys = sorted(({s.label for s in linodes} & key_ids) | set(orphan_keys(key_ids, fleet, linodes)))
@@ -31,6 +33,7 @@ def retire_fleet(ctx, fleet, delete_volumes=False, test=False, wait=0.0):
             "linodes": sorted(s.label for s in linodes),
             "minion_keys": keys,
             "nodebalancers": sorted(b.label for b in balancers),
+            "firewalls": sorted(f.label for f in firewalls),
             "volumes_deleted" if delete_volumes else "volumes_kept": sorted(v.label for v in volumes),
         }
         if test:
@@ -45,8 +48,12 @@ def retire_fleet(ctx, fleet, delete_volumes=False, test=False, wait=0.0):
             provider.delete_instance(server.id)
         for key in keys:
             ctx.salt.delete_key(key)
+        for firewall in firewalls:
+            ctx.say(fleet, f"retire: deleting Cloud Firewall {firewall.label} ({firewall.id})")
+            provider.delete_firewall(firewall.id)
         settle_volumes(ctx, fleet, volumes, delete_volumes)
-        return {**found, "changed": bool(linodes or keys or balancers or (delete_volumes and volumes))}
+        changed = linodes or keys or balancers or firewalls or (delete_volumes and volumes)
+        return {**found, "changed": bool(changed)}
 
 
 def settle_volumes(ctx, fleet, volumes, delete_volumes):

@@ -6,7 +6,7 @@ from salt_immutable import fleetops, retire
 from salt_immutable import lock as locking
 from salt_immutable.deadline import Deadline
 from salt_immutable.errors import LockHeld
-from salt_immutable.model import NodeBalancerRef, ObservedServer, VolumeRef
+from salt_immutable.model import FirewallRef, NodeBalancerRef, ObservedServer, VolumeRef
 
 FLEET_TAGS = ("immutable", "fleet:db")
 
@@ -26,6 +26,7 @@ class Cloud:
                         11: VolumeRef(11, "db-data-2", 10, "us-east", "active", 2, "/dev/y", FLEET_TAGS),
                         12: VolumeRef(12, "web-logs-1", 10, "us-east", "active", 4, "/dev/z",
                                       ("immutable", "fleet:web"))}
+        self.firewalls = [FirewallRef(20, "db-fw", "enabled", FLEET_TAGS), FirewallRef(21, "prod-fw", "enabled", ())]
         self.log, self.poll_interval = [], 0.01
 
     def deadline(self, seconds):
@@ -36,6 +37,12 @@ class Cloud:
 
     def list_nodebalancers(self, tags=()):
         return [b for b in self.balancers if set(tags) <= set(b.tags)]
+
+    def list_firewalls(self, tags=()):
+        return [f for f in self.firewalls if set(tags) <= set(f.tags)]
+
+    def delete_firewall(self, firewall_id):
+        self.log.append(("delete firewall", firewall_id))
 
     def list_volumes(self, tags=()):
         return [v for v in self.volumes.values() if set(tags) <= set(v.tags)]
@@ -85,15 +92,16 @@ def test_test_mode_lists_everything_of_the_fleet_and_changes_nothing(world):
     assert found["linodes"] == ["db-1.0-build", "db-g2-1", "db-g2-2"]
     assert found["minion_keys"] == ["db-g1-9", "db-g2-1", "db-g2-2"]  # db-g1-9: a key whose Linode is gone
     assert found["nodebalancers"] == ["db-lb"] and found["volumes_kept"] == ["db-data-1", "db-data-2"]
+    assert found["firewalls"] == ["db-fw"], "the managed firewall, not an adopted one"
     assert cloud.log == [] and "db-g2-1" in salt.keys
 
 
-def test_retire_keeps_the_volumes_tagged_orphaned_and_touches_no_other_fleet(world):
+def test_retire_keeps_the_volumes_tagged_orphaned_and_touches_no_other_fleet_and_deletes_the_firewall_last(world):
     ctx, cloud, salt = world
     result = retire.retire_fleet(ctx, "db")
     assert result["changed"] is True
     assert cloud.log == [("delete nodebalancer", 7), ("delete linode", 1), ("delete linode", 2),
-                         ("delete linode", 3), ("tag volume", 10, (*FLEET_TAGS, "orphaned")),
+                         ("delete linode", 3), ("delete firewall", 20), ("tag volume", 10, (*FLEET_TAGS, "orphaned")),
                          ("tag volume", 11, (*FLEET_TAGS, "orphaned"))]
     assert salt.keys == {"web-g1-1"}
 

@@ -90,3 +90,16 @@ def test_rules_changed_by_hand_are_put_back_with_one_request(provider, emulator_
 
     assert emulator_control.stats()["PUT /networking/firewalls/{id}/rules"] == 1
     assert firewall.same_rules(provider.firewall_rules(made.id), firewall.managed_rules(FLEET, "10.0.0.5"))
+
+
+def test_list_by_tags_and_delete_twice(provider):  # noqa: F811
+    made = provider.create_firewall("web-fw", RULES, tags=TAGS)
+    provider.create_firewall("prod-fw", RULES)
+    behind = provider.create_instance("web-g1-1", **PLACE, tags=WEB, firewall_id=made.id)
+
+    assert provider.list_firewalls(TAGS) == [made]
+    provider.delete_firewall(made.id)
+    provider.delete_firewall(made.id)
+
+    assert provider.find_firewall("web-fw") is None and provider.instance_firewalls(behind.id) == []
+    assert [f.label for f in provider.list_firewalls()] == ["prod-fw"]
