@@ -564,9 +564,7 @@ class LinodeProvider:
 
     def list_nodebalancers(self, tags=()):
         """The NodeBalancers carrying all of ``tags`` (an account holds few: filtered here, not by the API)."""
-        found = self._list("list nodebalancers", ",".join(tags) or None, self._client.nodebalancers, None,
-                           _nodebalancer)
-        return [nodebalancer for nodebalancer in found if set(tags) <= set(nodebalancer.tags)]
+        return self._list_tagged("list nodebalancers", tags, self._client.nodebalancers, _nodebalancer)
 
     def delete_nodebalancer(self, nodebalancer_id):
         """Delete NodeBalancer ``nodebalancer_id`` (its configs and nodes go with it); gone counts as deleted."""
@@ -710,9 +708,7 @@ class LinodeProvider:
 
     def list_firewalls(self, tags=()):
         """The Cloud Firewalls carrying all of ``tags`` (an account holds few: filtered here, not by the API)."""
-        found = self._list("list firewalls", ",".join(tags) or None, self._client.networking.firewalls, None,
-                           _firewall)
-        return [firewall for firewall in found if set(tags) <= set(firewall.tags)]
+        return self._list_tagged("list firewalls", tags, self._client.networking.firewalls, _firewall)
 
     def delete_firewall(self, firewall_id):
         """Delete Cloud Firewall ``firewall_id`` (its devices are released); gone counts as deleted."""
@@ -773,6 +769,12 @@ class LinodeProvider:
         """Everything ``listing`` (a linode_api4 collection) holds that matches ``where``, converted."""
         filters = () if where is None else (where,)
         return self._call(operation, resource, lambda: [convert(o) for o in _every(listing(*filters))])
+
+    def _list_tagged(self, operation, tags, listing, convert):
+        """Everything ``listing`` holds that carries all of ``tags``, filtered here (for collections whose
+        API filter cannot match tags)."""
+        found = self._list(operation, ",".join(tags) or None, listing, None, convert)
+        return [item for item in found if set(tags) <= set(item.tags)]
 
     def _delete(self, operation, resource, obj):
         try:
