@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow lint demo clean
+.PHONY: test test-slow lint demo clean peer-test
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
+
+# linode_api4's own integration tests (instances, images, volumes, NodeBalancers, firewalls, tags,
+# regions, errors) against the emulator; tools/peer_test_deselect.txt lists what is out of scope.
+peer-test: $(STAMP)
+	$(PY) tools/peer_test.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .demo-lab

@@ -5,34 +5,54 @@ Values follow the shapes of the OpenAPI spec (Region, LinodeType, Image) with re
 
 from __future__ import annotations
 
-_CAPABILITIES = ["Linodes", "NodeBalancers", "Block Storage", "Object Storage", "Metadata"]
+# Today's names (linode_api4 5.48 ``Capability``) of what the emulator serves in every region.
+_CAPABILITIES = [
+    "Linodes",
+    "Disk Encryption",
+    "NodeBalancers",
+    "Block Storage",
+    "Block Storage Encryption",
+    "Object Storage",
+    "Cloud Firewall",
+    "Metadata",
+]
+
+def _region(region_id, label, country, resolver_octet):
+    return {
+        "id": region_id,
+        "label": label,
+        "country": country,
+        "capabilities": list(_CAPABILITIES),
+        "status": "ok",
+        "site_type": "core",
+        "resolvers": {
+            "ipv4": f"192.0.2.{resolver_octet},192.0.2.{resolver_octet + 1}",
+            "ipv6": f"2001:db8:0:{resolver_octet // 10}::a,2001:db8:0:{resolver_octet // 10}::b",
+        },
+    }
+
 
 REGIONS = [
-    {
-        "id": "us-east",
-        "label": "Newark, NJ",
-        "country": "us",
-        "capabilities": _CAPABILITIES,
-        "status": "ok",
-        "resolvers": {"ipv4": "192.0.2.10,192.0.2.11", "ipv6": "2001:db8:0:1::a,2001:db8:0:1::b"},
-    },
-    {
-        "id": "us-central",
-        "label": "Dallas, TX",
-        "country": "us",
-        "capabilities": _CAPABILITIES,
-        "status": "ok",
-        "resolvers": {"ipv4": "192.0.2.20,192.0.2.21", "ipv6": "2001:db8:0:2::a,2001:db8:0:2::b"},
-    },
-    {
-        "id": "eu-west",
-        "label": "London, UK",
-        "country": "gb",
-        "capabilities": _CAPABILITIES,
-        "status": "ok",
-        "resolvers": {"ipv4": "192.0.2.30,192.0.2.31", "ipv6": "2001:db8:0:3::a,2001:db8:0:3::b"},
-    },
+    _region("us-east", "Newark, NJ", "us", 10),
+    _region("us-central", "Dallas, TX", "us", 20),
+    _region("eu-west", "London, UK", "gb", 30),
+    _region("br-gru", "Sao Paulo, BR", "br", 40),
 ]
+
+# Regions whose prices differ from the base price (as on Linode, Sao Paulo costs more), by how much.
+_REGION_PRICE_FACTORS = {"br-gru": 1.4}
+
+
+def _price(hourly: float, monthly: float) -> dict:
+    return {"hourly": hourly, "monthly": monthly}
+
+
+def _region_prices(hourly: float, monthly: float) -> list[dict]:
+    """The ``region_prices`` of something whose base price is ``hourly``/``monthly``."""
+    return [
+        {"id": region_id, **_price(round(hourly * factor, 5), round(monthly * factor, 2))}
+        for region_id, factor in _REGION_PRICE_FACTORS.items()
+    ]
 
 
 def _linode_type(type_id, label, type_class, memory, vcpus, disk, transfer, hourly, monthly, backups):
@@ -46,9 +66,9 @@ def _linode_type(type_id, label, type_class, memory, vcpus, disk, transfer, hour
         "gpus": 0,
         "transfer": transfer,
         "network_out": transfer,
-        "price": {"hourly": hourly, "monthly": monthly},
-        "region_prices": [],
-        "addons": {"backups": {"price": {"hourly": backups[0], "monthly": backups[1]}, "region_prices": []}},
+        "price": _price(hourly, monthly),
+        "region_prices": _region_prices(hourly, monthly),
+        "addons": {"backups": {"price": _price(*backups), "region_prices": _region_prices(*backups)}},
         "successor": None,
     }
 
@@ -57,7 +77,24 @@ TYPES = [
     _linode_type("g6-nanode-1", "Nanode 1GB", "nanode", 1024, 1, 25600, 1000, 0.0075, 5.0, (0.003, 2.0)),
     _linode_type("g6-standard-1", "Linode 2GB", "standard", 2048, 1, 51200, 2000, 0.018, 12.0, (0.004, 2.5)),
     _linode_type("g6-standard-2", "Linode 4GB", "standard", 4096, 2, 81920, 4000, 0.036, 24.0, (0.008, 5.0)),
+    _linode_type("g6-standard-4", "Linode 8GB", "standard", 8192, 4, 163840, 5000, 0.072, 48.0, (0.015, 10.0)),
+    _linode_type("g6-standard-6", "Linode 16GB", "standard", 16384, 6, 327680, 8000, 0.144, 96.0, (0.03, 20.0)),
 ]
+
+
+def _product_type(type_id: str, label: str, hourly: float, monthly: float) -> dict:
+    """A priced product of ``/volumes/types`` or ``/nodebalancers/types`` (a volume's price is per GB)."""
+    return {
+        "id": type_id,
+        "label": label,
+        "price": _price(hourly, monthly),
+        "region_prices": _region_prices(hourly, monthly),
+        "transfer": 0,
+    }
+
+
+VOLUME_TYPES = [_product_type("volume", "Storage Volume", 0.00015, 0.1)]
+NODEBALANCER_TYPES = [_product_type("nodebalancer", "NodeBalancer", 0.015, 10.0)]
 
 
 def _public_image(image_id, label, vendor, size, created, eol):

@@ -26,9 +26,9 @@ from dataclasses import replace
 from linode_emu.backend import Backend
 from linode_emu.errors import EmuApiError, invalid, not_found
 from linode_emu.faults import FaultInjector
-from linode_emu.handlers import Body
 from linode_emu.ratelimit import RateLimiter
 from linode_emu.transitions import TransitionPolicy
+from linode_emu.wire import Body
 
 PREFIX = "/_emulator"
 _LOG_SIZE = 100_000

@@ -25,10 +25,19 @@ JOB_SECONDS = {
     "lassie_reboot": 8.0,  # the Shutdown Watchdog boots a Linode that powered itself off
     "linode_rebuild": 15.0,
     "linode_delete": 2.0,
+    "linode_resize_create": 10.0,  # a resize waits in Linode's queue before it starts
+    "linode_resize": 180.0,  # a cold resize moves the Linode to a new host: minutes on Linode
+    "disk_create": 15.0,
+    "disk_resize": 30.0,
+    "disk_delete": 5.0,
+    "disk_duplicate": 30.0,
     "disk_imagize": 60.0,
+    "image_upload": 30.0,  # from the end of the upload to an available image
     "volume_create": 10.0,
     "volume_attach": 5.0,
     "volume_detach": 5.0,
+    "volume_resize": 10.0,
+    "volume_clone": 20.0,
 }
 
 # Real: the emulator's mechanics, in real seconds.

@@ -22,6 +22,8 @@ NodeBalancer removes its devices. Firewalls filter nothing in the emulator.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -49,10 +51,22 @@ class Firewall:
     created: str
     updated: str
     tags: list[str] = field(default_factory=list)
+    # The rules replaced so far, oldest first: ``{"rules", "updated"}``; version n is history[n - 1].
+    history: list[dict] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"/networking/firewalls/{self.id}"
+
+    @property
+    def version(self) -> int:
+        """The version of the current rules: 1 at create, one more at each replacement."""
+        return len(self.history) + 1
+
+    def rule_versions(self) -> list[tuple[int, dict, str]]:
+        """``(version, rules, updated)`` of every version of the rules, the current one last."""
+        past = [(n, item["rules"], item["updated"]) for n, item in enumerate(self.history, 1)]
+        return [*past, (self.version, self.rules, self.updated)]
 
     @property
     def enabled(self) -> bool:
@@ -62,12 +76,7 @@ class Firewall:
         return entity_ref("firewall", self.id, self.label, self.url)
 
     def rules_json(self) -> dict:
-        return {
-            "inbound": [_copy_rule(rule) for rule in self.rules["inbound"]],
-            "inbound_policy": self.rules["inbound_policy"],
-            "outbound": [_copy_rule(rule) for rule in self.rules["outbound"]],
-            "outbound_policy": self.rules["outbound_policy"],
-        }
+        return rules_json(self.rules, self.version)
 
     def to_json(self) -> dict:
         """GET /networking/firewalls/{id}: devices are not part of it (the spec)."""
@@ -96,6 +105,18 @@ class FirewallDevice:
     def to_json(self, entity: dict) -> dict:
         """``entity`` is the assigned object's ``{"id", "label", "type", "url"}``, read when asked."""
         return {"id": self.id, "created": self.created, "updated": self.updated, "entity": dict(entity)}
+
+
+def rules_json(rules: dict, version: int) -> dict:
+    """A rules object as the API shows it, with its ``version`` and ``fingerprint`` (a digest of the rules)."""
+    shown = {
+        "inbound": [_copy_rule(rule) for rule in rules["inbound"]],
+        "inbound_policy": rules["inbound_policy"],
+        "outbound": [_copy_rule(rule) for rule in rules["outbound"]],
+        "outbound_policy": rules["outbound_policy"],
+    }
+    digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
+    return {**shown, "version": version, "fingerprint": digest[:8]}
 
 
 def _copy_rule(rule: dict) -> dict:
@@ -260,10 +281,36 @@ class FirewallFamily:
         """Replace the inbound and outbound rules (a list left out becomes empty, a policy left out stays)."""
         self._advance()
         firewall = self._firewall(firewall_id)
-        firewall.rules = check_rules(rules, require_policies=False, current=firewall.rules)
+        checked = check_rules(rules, require_policies=False, current=firewall.rules)
+        firewall.history.append({"rules": firewall.rules, "updated": firewall.updated})
+        firewall.rules = checked
         firewall.updated = self._stamp()
         self._firewall_event("firewall_rules_update", firewall, None, f"Rules of Firewall {firewall.label} updated")
         return firewall.rules_json()
+
+    @writes
+    def apply_instance_firewalls(self, linode_id: int) -> None:
+        """Re-apply the Firewalls of a Linode (``POST .../firewalls/apply``): they always apply here."""
+        self._advance()
+        self._instance(linode_id)
+
+    @reads
+    def list_firewall_rule_versions(self, firewall_id: int) -> list[dict]:
+        """``GET .../history``: every version of the rules, oldest first."""
+        self._advance()
+        return [
+            {"version": version, "updated": updated, "rules": rules_json(rules, version)}
+            for version, rules, updated in self._firewall(firewall_id).rule_versions()
+        ]
+
+    @reads
+    def get_firewall_rule_version(self, firewall_id: int, version: int) -> dict:
+        """``GET .../history/rules/{version}``: the rules as they were in that version."""
+        self._advance()
+        for number, rules, _ in self._firewall(firewall_id).rule_versions():
+            if number == version:
+                return rules_json(rules, number)
+        raise not_found()
 
     # ------------------------------------------------------------------ devices
 

@@ -42,10 +42,16 @@ class Instance:
     watchdog_enabled: bool = True
     alerts: dict | None = None
     booted_config_id: int | None = None
+    disk_encryption: str = "enabled"
 
     @property
     def url(self) -> str:
         return f"/linode/instances/{self.id}"
+
+    @property
+    def ipv6_address(self) -> str:
+        """The SLAAC address of the Linode (``ipv6`` without its prefix length)."""
+        return f"2001:db8::{self.id:x}"
 
     def ref(self) -> dict:
         return entity_ref("linode", self.id, self.label, self.url)
@@ -63,7 +69,7 @@ class Instance:
             "region": self.region,
             "image": self.image,
             "ipv4": list(self.ipv4),
-            "ipv6": f"2001:db8::{self.id:x}/128",
+            "ipv6": f"{self.ipv6_address}/128",
             "hypervisor": "kvm",
             "specs": {
                 "disk": linode_type["disk"],
@@ -82,8 +88,16 @@ class Instance:
             "watchdog_enabled": self.watchdog_enabled,
             "host_uuid": self.host_uuid,
             "has_user_data": self.user_data is not None,
+            "disk_encryption": self.disk_encryption,
+            "capabilities": instance_capabilities(self.region),
             "tags": list(self.tags),
         }
+
+
+def instance_capabilities(region_id: str) -> list[str]:
+    """What a Linode in this region can do beyond the basics (today's ``Linode.capabilities``)."""
+    region = catalog.find(catalog.REGIONS, region_id) or {"capabilities": []}
+    return [name for name in ("Block Storage Encryption",) if name in region["capabilities"]]
 
 
 def default_alerts(vcpus: int) -> dict:
@@ -103,6 +117,10 @@ class Disk:
     status: str
     created: str
     updated: str
+    disk_encryption: str = "disabled"
+
+    def ref(self) -> dict:
+        return entity_ref("disk", self.id, self.label, f"/linode/instances/{self.linode_id}/disks/{self.id}")
 
     def to_json(self) -> dict:
         return {
@@ -113,10 +131,23 @@ class Disk:
             "filesystem": self.filesystem,
             "created": self.created,
             "updated": self.updated,
+            "disk_encryption": self.disk_encryption,
         }
 
 
-DEVICE_SLOTS = ("sda", "sdb", "sdc", "sdd", "sde", "sdf", "sdg", "sdh")
+def device_slots(count: int) -> tuple[str, ...]:
+    """The first ``count`` device names of a config: sda..sdz, then sdaa, sdab, ... (as linode_api4 names them)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    suffixes = [*letters, *(first + second for first in letters for second in letters)]
+    return tuple("sd" + suffix for suffix in suffixes[:count])
+
+
+DEVICE_SLOTS = device_slots(8)
+
+
+def device_limit(memory_mb: int) -> int:
+    """How many devices a config of a Linode with this much memory has: one per GB, from 8 up to 64."""
+    return max(8, min(memory_mb // 1024, 64))
 
 
 @dataclass
@@ -129,6 +160,10 @@ class Config:
     devices: dict
     created: str
     updated: str
+    slots: int = len(DEVICE_SLOTS)
+    kernel: str = "linode/grub2"
+    comments: str = ""
+    root_device: str = "/dev/sda"
 
     def ref(self) -> dict:
         return entity_ref(
@@ -137,18 +172,18 @@ class Config:
 
     def free_slot(self) -> str | None:
         """The first device slot with nothing in it."""
-        return next((slot for slot in DEVICE_SLOTS if not self.devices.get(slot)), None)
+        return next((slot for slot in device_slots(self.slots) if not self.devices.get(slot)), None)
 
     def to_json(self) -> dict:
         return {
             "id": self.id,
             "label": self.label,
-            "kernel": "linode/grub2",
-            "comments": "",
+            "kernel": self.kernel,
+            "comments": self.comments,
             "memory_limit": 0,
             "run_level": "default",
             "virt_mode": "paravirt",
-            "root_device": "/dev/sda",
+            "root_device": self.root_device,
             "initrd": None,
             "interfaces": [],
             "helpers": {
@@ -158,7 +193,7 @@ class Config:
                 "network": True,
                 "devtmpfs_automount": True,
             },
-            "devices": {slot: self.devices.get(slot) for slot in DEVICE_SLOTS},
+            "devices": {slot: self.devices.get(slot) for slot in device_slots(self.slots)},
             "created": self.created,
             "updated": self.updated,
         }
@@ -179,6 +214,7 @@ class Image:
     tags: list[str]
     regions: list[dict]
     created_by: str
+    upload_region: str | None = None  # where an uploaded image becomes available (hidden)
 
     @property
     def url(self) -> str:
@@ -223,6 +259,7 @@ class Volume:
     updated: str
     tags: list[str] = field(default_factory=list)
     linode_id: int | None = None
+    encryption: str = "disabled"
 
     @property
     def url(self) -> str:
@@ -246,6 +283,7 @@ class Volume:
             "linode_label": linode_label,
             "filesystem_path": self.filesystem_path(),
             "hardware_type": "nvme",
+            "encryption": self.encryption,
             "created": self.created,
             "updated": self.updated,
             "tags": list(self.tags),
@@ -264,6 +302,9 @@ class NodeBalancer:
     updated: str
     tags: list[str] = field(default_factory=list)
     client_conn_throttle: int = 0
+    client_udp_sess_throttle: int = 0
+    type: str = "common"
+    backend_connectivity: str = "ipv4"
 
     @property
     def url(self) -> str:
@@ -283,6 +324,10 @@ class NodeBalancer:
             "created": self.created,
             "updated": self.updated,
             "client_conn_throttle": self.client_conn_throttle,
+            "client_udp_sess_throttle": self.client_udp_sess_throttle,
+            "type": self.type,
+            "backend_connectivity": self.backend_connectivity,
+            "backend_ipv6_prefix": None,
             "transfer": {"in": None, "out": None, "total": None},
             "tags": list(self.tags),
         }
@@ -304,7 +349,10 @@ NODEBALANCER_CONFIG_DEFAULTS = {
     "cipher_suite": "recommended",
     "ssl_cert": None,
     "ssl_key": None,
+    "udp_check_port": 80,
 }
+# Seconds an idle UDP session lives (read-only; the value linode_api4's own integration tests expect).
+UDP_SESSION_TIMEOUT = 2
 
 
 @dataclass
@@ -316,9 +364,10 @@ class NodeBalancerConfig:
     settings: dict
 
     def to_json(self, nodes: list[NodeBalancerNode]) -> dict:
-        body = {"id": self.id, "nodebalancer_id": self.nodebalancer_id, **self.settings}
+        body = {"id": self.id, "nodebalancer_id": self.nodebalancer_id, **NODEBALANCER_CONFIG_DEFAULTS, **self.settings}
         body["ssl_cert"] = "<REDACTED>" if self.settings.get("ssl_cert") else None
         body["ssl_key"] = "<REDACTED>" if self.settings.get("ssl_key") else None
+        body["udp_session_timeout"] = UDP_SESSION_TIMEOUT
         body["ssl_commonname"] = ""
         body["ssl_fingerprint"] = ""
         body["nodes_status"] = {

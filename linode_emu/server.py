@@ -25,11 +25,11 @@ from linode_emu.control import PREFIX as CONTROL_PREFIX
 from linode_emu.control import Control, RequestLog
 from linode_emu.errors import EmuApiError, not_found
 from linode_emu.faults import TIMEOUT, Fault, FaultInjector
-from linode_emu.handlers import ApiRequest
 from linode_emu.machines import make_driver
 from linode_emu.ratelimit import RateLimiter
 from linode_emu.store import StateStore
 from linode_emu.transitions import TransitionPolicy
+from linode_emu.wire import UPLOAD_PREFIX, ApiRequest
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class EmulatorApp:
         started = time.time()
         parts = urlsplit(target)
         path = unquote(parts.path)
+        if path.startswith(UPLOAD_PREFIX + "/"):
+            return self._receive_upload(method, path[len(UPLOAD_PREFIX) + 1 :], body)
         is_control = path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
         api_path = None if is_control else _strip_version(path)
         route, params, path_known = (
@@ -81,7 +83,13 @@ class EmulatorApp:
             if is_control:
                 return Response(200, self._control.handle(method, path[len(CONTROL_PREFIX) :], body))
             request = ApiRequest(
-                method, api_path or path, params, dict(parse_qsl(parts.query)), body, headers.get("X-Filter")
+                method,
+                api_path or path,
+                params,
+                dict(parse_qsl(parts.query)),
+                body,
+                headers.get("X-Filter"),
+                headers.get("Host"),
             )
             response = self._serve(request, route, path_known, headers, extra_headers)
         except EmuApiError as err:
@@ -115,6 +123,18 @@ class EmulatorApp:
         with contextlib.suppress(EmuApiError):  # the fault's answer replaces the API's
             route.handler(self.backend, request)
         return self._fault_response(fault, extra_headers)
+
+    def _receive_upload(self, method: str, target: str, body: bytes) -> Response:
+        """``PUT /_uploads/images/<image id>/<signature>``: an image file, signed instead of authenticated
+        (like Linode's pre-signed upload URLs). Answers 200 ``{}`` or the error as the API would."""
+        image_id, _, signature = target.rpartition("/")
+        try:
+            if method != "PUT":
+                raise EmuApiError(405, "Method Not Allowed")
+            self.backend.receive_image_upload(image_id, signature, body)
+        except EmuApiError as err:
+            return Response(err.status, err.to_json(), err.headers)
+        return Response(200, {})
 
     def _authenticate(self, headers) -> None:
         if self._token is not None and headers.get("Authorization") != f"Bearer {self._token}":

@@ -26,15 +26,17 @@ STATUS_MACHINES = {
     "linode": {
         "provisioning": {"booting", "offline", "deleting"},
         "booting": {"running", "offline", "deleting"},
-        "running": {"shutting_down", "rebooting", "rebuilding", "deleting", "offline"},  # offline: a poweroff inside
+        # offline: a poweroff inside
+        "running": {"shutting_down", "rebooting", "rebuilding", "resizing", "deleting", "offline"},
         "shutting_down": {"offline", "deleting"},
-        "offline": {"booting", "rebuilding", "deleting"},
+        "offline": {"booting", "rebuilding", "resizing", "deleting"},
+        "resizing": {"booting", "offline", "deleting"},
         "rebooting": {"running", "offline", "deleting"},
         "rebuilding": {"booting", "offline", "deleting"},
         "deleting": set(),
     },
-    "image": {"creating": {"available"}, "available": set()},
-    "volume": {"creating": {"active"}, "active": set()},
+    "image": {"creating": {"available"}, "pending_upload": {"available"}, "available": set()},
+    "volume": {"creating": {"active"}, "active": {"resizing"}, "resizing": {"active"}},
 }
 
 

@@ -152,7 +152,36 @@ ADDITIONS: list[tuple[str, str, str, dict]] = [
      {"type": ["string"], "format": "date-time"}),
     ("Config.initrd: the initrd disk id, null for none (linode_api4 5.48 Config.initrd)", "Config", "initrd",
      {"type": ["integer", "null"]}),
+    ("Region.site_type: core or distributed (linode_api4 5.48 Region.site_type; their tests pick core regions)",
+     "Region", "site_type", {"type": ["string"], "enum": ["core", "distributed"]}),
+    ("Linode.disk_encryption: enabled or disabled (linode_api4 5.48 Instance.disk_encryption)", "Linode",
+     "disk_encryption", {"type": ["string"], "enum": ["enabled", "disabled"]}),
+    ("Linode.capabilities: e.g. Block Storage Encryption (linode_api4 5.48 Instance.capabilities)", "Linode",
+     "capabilities", {"type": ["array"], "items": {"type": ["string"]}}),
+    ("Disk.disk_encryption: enabled or disabled (linode_api4 5.48 Disk.disk_encryption)", "Disk",
+     "disk_encryption", {"type": ["string"], "enum": ["enabled", "disabled"]}),
+    ("Volume.encryption: enabled or disabled (linode_api4 5.48 Volume.encryption)", "Volume", "encryption",
+     {"type": ["string"], "enum": ["enabled", "disabled"]}),
+    ("NodeBalancer.type: common or premium (linode_api4 5.48 NodeBalancer.type)", "NodeBalancer", "type",
+     {"type": ["string"], "enum": ["common", "premium"]}),
+    ("NodeBalancer.client_udp_sess_throttle: UDP sessions per second per client, 0-20 (linode_api4 5.48)",
+     "NodeBalancer", "client_udp_sess_throttle", {"type": ["integer"]}),
+    ("NodeBalancer.backend_connectivity: ipv4 or ipv6 (linode_api4 5.48 NodeBalancer.backend_connectivity)",
+     "NodeBalancer", "backend_connectivity", {"type": ["string"], "enum": ["ipv4", "ipv6"]}),
+    ("NodeBalancer.backend_ipv6_prefix: null unless the backends are reached over IPv6 (linode_api4 5.48)",
+     "NodeBalancer", "backend_ipv6_prefix", {"type": ["string", "null"]}),
+    ("NodeBalancerConfig.udp_check_port: the port of UDP health checks (linode_api4 5.48)", "NodeBalancerConfig",
+     "udp_check_port", {"type": ["integer"]}),
+    ("NodeBalancerConfig.udp_session_timeout: idle seconds of a UDP session, read-only (linode_api4 5.48)",
+     "NodeBalancerConfig", "udp_session_timeout", {"type": ["integer"]}),
+    ("FirewallRules.version: 1 at create, one more at each rules update (linode_api4 5.48 rules.version)",
+     "FirewallRules", "version", {"type": ["integer"]}),
+    ("FirewallRules.fingerprint: a digest of the rules (linode_api4 5.48 rules.fingerprint)", "FirewallRules",
+     "fingerprint", {"type": ["string"]}),
 ]
+
+# The same additions inside a kind that embeds another: (kind, property, kind whose ADDITIONS it takes).
+EMBEDDED_ADDITIONS: list[tuple[str, str, str]] = [("Firewall", "rules", "FirewallRules")]
 
 
 # Enum values of today's API that spec 4.176 predates: (note label, path as in ERRATA, values).
@@ -162,6 +191,26 @@ ENUM_ADDITIONS: list[tuple[str, tuple[str, ...], list[str]]] = [
         "API (its Event.action enum lists it beside firewall_update)",
         ("Event", "action"),
         ["firewall_rules_update"],
+    ),
+    (
+        "Linode.status resizing: a cold resize in today's API (linode_api4's own tests wait for it)",
+        ("Linode", "status"),
+        ["resizing"],
+    ),
+    (
+        "NodeBalancerConfig.protocol udp: UDP ports in today's API (linode_api4 5.48 udp_check_port)",
+        ("NodeBalancerConfig", "protocol"),
+        ["udp"],
+    ),
+    (
+        "NodeBalancerConfig.algorithm ring_hash: the algorithm of UDP ports in today's API",
+        ("NodeBalancerConfig", "algorithm"),
+        ["ring_hash"],
+    ),
+    (
+        "NodeBalancerConfig.stickiness session, source_ip: the stickiness of UDP ports in today's API",
+        ("NodeBalancerConfig", "stickiness"),
+        ["session", "source_ip"],
     ),
 ]
 
@@ -290,6 +339,9 @@ def derive(doc: dict, spec_path: str) -> dict:
 
     for _, kind, name, schema in ADDITIONS:
         out[kind]["properties"][name] = schema
+        for host, prop, embedded in EMBEDDED_ADDITIONS:
+            if embedded == kind:
+                out[host]["properties"][prop]["properties"][name] = schema
 
     for _, path, values in ENUM_ADDITIONS:
         node = _node(out, path)

@@ -46,12 +46,24 @@ class MachineDriver:
     def delete(self, linode_id: int, disk_ids: list[int]) -> None:
         """A Linode and these disks of it are deleted."""
 
+    def delete_disk(self, disk_id: int) -> None:
+        """One disk of a Linode is deleted."""
+
+    def clone_disk(self, source_id: int, disk_id: int) -> None:
+        """Disk ``disk_id`` is made as a copy of disk ``source_id``; MachineError when it cannot be."""
+
+    def receive_image(self, image_id: str, data: bytes) -> None:
+        """An uploaded image's file arrived (gzip of a raw disk); MachineError when it cannot be used."""
+
     def capture(self, disk_id: int, image_id: str) -> int | None:
         """An offline Linode's disk is captured as ``image_id``; returns the image's size in MB if known."""
         return None
 
     def delete_image(self, image_id: str) -> None:
         """A private image is gone."""
+
+    def clone_volume(self, source_id: int, volume_id: int) -> None:
+        """Volume ``volume_id`` is made as a copy of volume ``source_id``; MachineError when it cannot be."""
 
     def delete_volume(self, volume_id: int) -> None:
         """A volume is gone."""

@@ -149,6 +149,18 @@ class NamespaceDriver(MachineDriver):
     def delete_disk(self, disk_id):
         shutil.rmtree(self.disk_dir(disk_id), ignore_errors=True)
 
+    def clone_disk(self, source_id, disk_id):
+        """Refused: a machine's disk is an overlay directory, not a block device to copy byte for byte."""
+        raise MachineError("disk clones are not supported with namespace machines (use --machines none)")
+
+    def clone_volume(self, source_id, volume_id):
+        """Refused: volume data of namespace machines is not copied."""
+        raise MachineError("volume clones are not supported with namespace machines (use --machines none)")
+
+    def receive_image(self, image_id, data):
+        """Refused: an uploaded image is a raw disk, which a namespace machine cannot boot."""
+        raise MachineError("image uploads are not supported with namespace machines (use --machines none)")
+
     def capture(self, disk_id, image_id):
         """Pack a disk's content into image ``image_id``; returns the image's size in MB."""
         self._settle()

@@ -48,6 +48,11 @@ def root_disk(backend, linode_id):
     return next(disk["id"] for disk in backend.list_disks(linode_id) if disk["filesystem"] == "ext4")
 
 
+def small_root(backend):
+    """An offline Linode whose root disk leaves most of its plan's space free."""
+    return linode(backend, booted=False, boot_size=5000)
+
+
 def volume(backend, linode_id=None):
     return backend.create_volume(label="data", region="us-east", linode_id=linode_id)["id"]
 
@@ -73,6 +78,17 @@ TRIGGERS = {
     "volume_create": lambda b: lambda: volume(b),
     "volume_attach": lambda b: (lambda i, v: lambda: b.attach_volume(v, i))(linode(b), volume(b)),
     "volume_detach": lambda b: (lambda i: lambda: b.detach_volume(volume(b, i)))(linode(b)),
+    "volume_resize": lambda b: (lambda v: lambda: b.resize_volume(v, 30))(volume(b)),
+    "volume_clone": lambda b: (lambda v: lambda: b.clone_volume(v, "copy"))(volume(b)),
+    "linode_resize_create": lambda b: (lambda i: lambda: b.resize_instance(i, type="g6-standard-1"))(linode(b)),
+    "linode_resize": lambda b: (lambda i: lambda: b.resize_instance(i, type="g6-standard-1"))(linode(b)),
+    "disk_create": lambda b: (lambda i: lambda: b.create_disk(i, size=100, label="scratch"))(small_root(b)),
+    "disk_resize": lambda b: (lambda i: lambda: b.resize_disk(i, root_disk(b, i), 6000))(small_root(b)),
+    "disk_delete": lambda b: (lambda i: lambda: b.delete_disk(i, root_disk(b, i)))(small_root(b)),
+    "disk_duplicate": lambda b: (lambda i: lambda: b.clone_disk(i, root_disk(b, i)))(small_root(b)),
+    "image_upload": lambda b: (lambda path: lambda: b.receive_image_upload(*path.rsplit("/", 1), b"image"))(
+        b.create_image_upload(label="uploaded", region="us-east")["upload_path"]
+    ),
 }
 
 

@@ -49,7 +49,7 @@ def test_serves_until_sigterm_and_keeps_its_state_in_the_state_dir(tmp_path):
     try:
         assert requests.get(url + "/v4/regions", timeout=10).status_code == 401
         response = requests.get(url + "/v4/regions", headers=auth, timeout=10)
-        assert (response.status_code, response.json()["results"]) == (200, 3)
+        assert (response.status_code, response.json()["results"]) == (200, 4)
         assert "X-RateLimit-Limit" not in response.headers
         assert requests.post(url + "/v4/tags", json={"label": "kept"}, headers=auth, timeout=10).status_code == 200
         process.send_signal(signal.SIGTERM)

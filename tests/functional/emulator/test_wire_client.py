@@ -50,7 +50,7 @@ def api_error(call, *args, **kwargs) -> ApiError:
     return caught.value
 
 
-def test_instance_lifecycle(linode_client):
+def test_instance_lifecycle(linode_client, emulator_control):
     instance = create(linode_client, tags=["fleet:web"])
     assert (instance.status, instance.label, instance.tags) == ("provisioning", "web-1", ["fleet:web"])
     assert isinstance(instance.created, datetime.datetime)
@@ -62,6 +62,7 @@ def test_instance_lifecycle(linode_client):
     wait_status(instance, "running")
     assert instance.reboot() is True
     wait_status(instance, "running")
+    emulator_control.set_transitions(time_scale=0.5)  # the delete lasts 1 s: long enough to be seen deleting
     assert instance.delete() is True
     assert fresh(instance).status == "deleting"
     wait_until(lambda: gone(linode_client, Instance, instance.id))
@@ -221,7 +222,7 @@ def test_failed_boot_surfaces_as_event_error(linode_client, emulator_control):
 
 def test_catalogue_tags_and_events(linode_client, emulator_control):
     emulator_control.set_transitions(policy="immediate")
-    assert [region.id for region in linode_client.regions()] == ["us-east", "us-central", "eu-west"]
+    assert [region.id for region in linode_client.regions()] == ["us-east", "us-central", "eu-west", "br-gru"]
     nanode = linode_client.linode.types()[0]
     assert (nanode.id, nanode.price.monthly, nanode.price.hourly) == ("g6-nanode-1", 5.0, 0.0075)
     instance = create(linode_client, tags=["fleet:web"])

@@ -79,7 +79,7 @@ def test_error_bodies_and_statuses(api):
     assert api("PATCH", "/linode/instances").status_code == 405
     assert api("DELETE", "/regions").status_code == 405
     response = api("POST", "/linode/instances", headers={"Content-Type": "application/json"})
-    assert errors(response)[0]["field"] == "region"
+    assert [error["field"] for error in errors(response)] == ["type", "region"]
     bad = api.session.post(api.base + "/linode/instances", data="{not json", timeout=10)
     assert bad.status_code == 400
     response = api("POST", "/linode/instances", {**LINODE, "label": 42})
@@ -103,8 +103,8 @@ def test_actions_answer_200_with_an_empty_object(api, emulator_control):
 
 
 def test_v4beta_and_trailing_slash(api, emulator):
-    assert api("GET", "/regions", base=emulator.url + "/v4beta").json()["results"] == 3
-    assert api("GET", "/regions/").json()["results"] == 3
+    assert api("GET", "/regions", base=emulator.url + "/v4beta").json()["results"] == 4
+    assert api("GET", "/regions/").json()["results"] == 4
     assert api("GET", "/regions/us-east").json()["id"] == "us-east"
     assert api("GET", "/images/linode/ubuntu24.04").json()["label"] == "Ubuntu 24.04 LTS"
 

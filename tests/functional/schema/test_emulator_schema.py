@@ -7,12 +7,13 @@ this test reads only that file.
 One module-scoped scenario drives the emulator over raw HTTP (``requests``) with immediate status
 transitions: it lists regions, types and public images, creates an instance from ``linode/debian12``
 (tags, root_pass), lets it run, shuts it down, captures an image from its root disk, creates
-and attaches a volume, creates a NodeBalancer with a config and a node, creates a Cloud Firewall with the
-instance as a device, adds the NodeBalancer, replaces the rules, creates a second instance with
-``firewall_id``, and provokes errors. It then GETs every list and item endpoint (regions, types, public
-and private images, instances, disks, configs, volumes (also per instance), nodebalancers, their configs
-and nodes, firewalls, their rules and devices, the firewalls of an instance and of a NodeBalancer, tags
-and tagged objects, account events). Every object returned - by a
+and attaches a volume, resizes the root disk, creates and clones a disk, creates and updates a config,
+resizes and clones the volume, starts an image upload, creates a NodeBalancer with a config and a node,
+creates a Cloud Firewall with the instance as a device, adds the NodeBalancer, replaces the rules,
+creates a second instance with ``firewall_id``, and provokes errors. It then GETs every list and item
+endpoint (regions, types, public and private images, instances, disks, configs, volumes (also per
+instance), nodebalancers, their configs and nodes, firewalls, their rules, rule versions and devices, the
+firewalls of an instance and of a NodeBalancer, tags and tagged objects, account events). Every object returned - by a
 GET or by a create/attach answer - is recorded under its kind; every list answer is also recorded as a
 ``List`` envelope, and every error answer as an ``Error`` envelope.
 
@@ -117,6 +118,25 @@ class Recorder:
             time.sleep(0.02)
 
 
+def _disks_configs_and_copies(rec: Recorder, lid: int, root: dict, volume: dict) -> None:
+    """Disks and a config made over the API, a resized and a cloned volume, an uploaded image."""
+    base = f"/linode/instances/{lid}/disks"
+    rec.post(f"{base}/{root['id']}/resize", None, {"size": 8000})
+    rec.wait(f"{base}/{root['id']}", "status", "ready")
+    scratch = rec.post(base, "Disk", {"label": "schema-scratch", "size": 100, "filesystem": "ext4"})
+    rec.wait(f"{base}/{scratch['id']}", "status", "ready")
+    copy = rec.post(f"{base}/{scratch['id']}/clone", "Disk")
+    rec.wait(f"{base}/{copy['id']}", "status", "ready")
+    devices = {"sda": {"disk_id": root["id"]}, "sdb": {"disk_id": copy["id"]}}
+    config = rec.post(f"/linode/instances/{lid}/configs", "Config", {"label": "schema-second", "devices": devices})
+    rec.call("PUT", f"/linode/instances/{lid}/configs/{config['id']}", "Config", {"comments": "schema"})
+    rec.post(f"/volumes/{volume['id']}/resize", "Volume", {"size": 11})
+    rec.wait(f"/volumes/{volume['id']}", "status", "active")
+    rec.post(f"/volumes/{volume['id']}/clone", "Volume", {"label": "schema-data-copy"})
+    upload = rec.post("/images/upload", None, {"label": "schema-upload", "region": REGION})
+    rec.seen["Image"].append(("POST /images/upload image", upload["image"]))
+
+
 def _scenario(rec: Recorder) -> None:
     # Catalogues.
     regions = rec.get_list("/regions", "Region")
@@ -174,6 +194,7 @@ def _scenario(rec: Recorder) -> None:
     rec.get_list("/volumes", "Volume")
     rec.get_list(f"/linode/instances/{lid}/volumes", "Volume")
     rec.get(f"/volumes/{volume['id']}", "Volume")
+    _disks_configs_and_copies(rec, lid, root, volume)
 
     # A NodeBalancer with a config and a node on the instance's private IP.
     nb = rec.post(
@@ -222,6 +243,9 @@ def _scenario(rec: Recorder) -> None:
     rec.get_list("/networking/firewalls", "Firewall")
     rec.get(f"/networking/firewalls/{fid}", "Firewall")
     rec.get(f"/networking/firewalls/{fid}/rules", "FirewallRules")
+    for version in rec.get_list(f"/networking/firewalls/{fid}/history", "FirewallRuleVersion"):
+        rec.seen["FirewallRules"].append((f"GET /networking/firewalls/{fid}/history rules", version.get("rules")))
+    rec.get(f"/networking/firewalls/{fid}/history/rules/1", "FirewallRules")
     devices = rec.get_list(f"/networking/firewalls/{fid}/devices", "FirewallDevice")
     for device in devices:
         rec.get(f"/networking/firewalls/{fid}/devices/{device['id']}", "FirewallDevice")

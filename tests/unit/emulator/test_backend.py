@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from linode_emu.backend import Backend, loopback_address
+from linode_emu.addresses import loopback_address
+from linode_emu.backend import Backend
 from linode_emu.errors import EmuApiError
 from linode_emu.store import StateStore
 from linode_emu.transitions import NOMINAL_SECONDS, TransitionPolicy
@@ -41,7 +42,7 @@ def quick(make_backend):
     [
         ({"region": None}, "region", "region is required"),
         ({"region": "mars-1"}, "region", "region is not valid"),
-        ({"type": "g6-huge-99"}, "type", "type is not valid"),
+        ({"type": "g6-huge-99"}, "type", "A valid plan type by that ID was not found"),
         ({"image": "linode/windows"}, "image", "image is not valid"),
         ({"root_pass": None}, "root_pass", "root_pass is required when deploying an image"),
         ({"root_pass": "short"}, "root_pass", "Length must be 7-128 characters"),
@@ -299,7 +300,7 @@ def test_nodebalancer_crud(quick):
     ("settings", "field"),
     [
         ({"port": 0}, "port"),
-        ({"protocol": "udp"}, "protocol"),
+        ({"protocol": "sctp"}, "protocol"),
         ({"check": "http"}, "check_path"),
         ({"check_timeout": 31}, "check_timeout"),
     ],

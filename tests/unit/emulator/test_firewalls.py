@@ -17,6 +17,11 @@ from tests.support.emulator_helpers import API_DATE, WEB_FIREWALL_RULES, create_
 RULES = WEB_FIREWALL_RULES
 
 
+
+def rules_only(rules: dict) -> dict:
+    """A rules answer without its ``version`` and ``fingerprint``."""
+    return {key: value for key, value in rules.items() if key not in ("version", "fingerprint")}
+
 def refused(call, *args, **kwargs) -> EmuApiError:
     with pytest.raises(EmuApiError) as caught:
         call(*args, **kwargs)
@@ -48,12 +53,13 @@ def test_create_answers_the_firewall_enabled_with_its_rules(backend):
     firewall = create_firewall(backend, tags=["fleet:web"])
     assert firewall["id"] >= 10_000_001
     assert (firewall["label"], firewall["status"], firewall["tags"]) == ("fw-web", "enabled", ["fleet:web"])
-    assert firewall["rules"] == RULES
+    assert rules_only(firewall["rules"]) == RULES
+    assert firewall["rules"]["version"] == 1 and len(firewall["rules"]["fingerprint"]) == 8
     assert API_DATE.match(firewall["created"]) and firewall["created"] == firewall["updated"]
     assert set(firewall) == {"id", "label", "created", "updated", "status", "rules", "tags"}
     assert backend.get_firewall(firewall["id"]) == firewall
     assert backend.list_firewalls() == [firewall]
-    assert backend.get_firewall_rules(firewall["id"]) == RULES
+    assert rules_only(backend.get_firewall_rules(firewall["id"])) == RULES
     assert {"label": "fleet:web"} in backend.list_tags()
 
 
@@ -207,7 +213,9 @@ def test_rules_update_replaces_both_rulesets(backend, clock):
     icmp = {"action": "ACCEPT", "protocol": "ICMP", "addresses": {"ipv6": ["::/0"]}}
     answer = backend.update_firewall_rules(firewall["id"], {"outbound": [icmp], "outbound_policy": "DROP"})
     # A list left out becomes empty; a policy left out stays as it was.
-    assert answer == {"inbound": [], "inbound_policy": "DROP", "outbound": [icmp], "outbound_policy": "DROP"}
+    expected = {"inbound": [], "inbound_policy": "DROP", "outbound": [icmp], "outbound_policy": "DROP"}
+    assert rules_only(answer) == expected
+    assert answer["version"] == 2
     assert backend.get_firewall_rules(firewall["id"]) == answer
     after = backend.get_firewall(firewall["id"])
     assert after["rules"] == answer and after["updated"] > firewall["updated"]
@@ -227,7 +235,7 @@ def test_rules_update_names_fields_from_the_body(backend):
     assert (error.field, error.reason) == ("inbound[0].ports", "Ports must be within 1 and 65535")
     error = refused(backend.update_firewall_rules, firewall["id"], {"inbound": [rule()] * 26})
     assert (error.field, error.status) == (None, 400)
-    assert backend.get_firewall_rules(firewall["id"]) == RULES
+    assert rules_only(backend.get_firewall_rules(firewall["id"])) == RULES
 
 
 def test_an_unknown_firewall_is_not_found(backend):
