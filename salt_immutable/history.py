@@ -69,6 +69,9 @@ class RollRecord:
     pid: int | None = None
     host: str | None = None
     pid_start: int | None = None
+    # 1, 2, ... per fleet in the order rolls started: ``started`` has whole seconds, and a killed roll and
+    # its rerun may start within one.
+    sequence: int = 0
 
     def to_json(self, with_events=False):
         """The record as a JSON-ready dict; its timeline's events only ``with_events`` (they are many)."""
@@ -115,6 +118,7 @@ def start(folder, fleet, verb, from_versions, to_version, user, roll_id=None, *,
         pid=os.getpid(),
         host=socket.gethostname(),
         pid_start=process_start(os.getpid()),
+        sequence=max((known.sequence for known in records(folder, fleet)), default=0) + 1,
     )
     save(folder, record)
     return record
@@ -142,7 +146,7 @@ def record_path(folder, record):
 
 
 def records(folder, fleet=None):
-    """Every record of ``fleet`` (of all fleets when None), oldest first: by ``started``, then ``roll_id``.
+    """Every record of ``fleet`` (of all fleets when None), oldest first: by ``started``, ``sequence``, ``roll_id``.
 
     Files that cannot be read or parsed are logged and skipped.
     """
@@ -229,7 +233,7 @@ def _archive_entry(path, line):
 def previous_good_version(records, current_version):
     """The version a rollback should return to: the most recent good version other than the current one.
 
-    The rule: walk the records from newest to oldest (ordered by ``started``, then ``roll_id``); in
+    The rule: walk the records from newest to oldest (ordered by ``started``, ``sequence``, ``roll_id``); in
     each record look first at its ``to_version`` if the record ``succeeded`` (a failed, rolled back,
     interrupted or running roll's target does not count), then at its ``from_versions`` in list order
     (the versions that ran when it started). The first of these that differs from
@@ -254,7 +258,7 @@ def previous_good_version(records, current_version):
 
 
 def _order(record):
-    return (record.started, record.roll_id)
+    return (record.started, record.sequence, record.roll_id)
 
 
 def _read(path):

@@ -43,7 +43,7 @@ def test_start_writes_a_running_record_at_once(tmp_path):
         "roll_id": "r1", "fleet": "web", "verb": "roll", "from_versions": ["1.0"], "to_version": "1.1",
         "started": "2024-05-01T12:00:00Z", "ended": None, "outcome": "running", "user": "alice",
         "created": [], "destroyed": [], "failure": None, "timings": {}, "events": [], "pid": os.getpid(),
-        "host": socket.gethostname(), "pid_start": lock.process_start(os.getpid()),
+        "host": socket.gethostname(), "pid_start": lock.process_start(os.getpid()), "sequence": 1,
     }
 
 
@@ -95,13 +95,15 @@ def test_start_refuses_bad_verbs_and_names(tmp_path, fleet, verb, roll_id):
 # --- reading -------------------------------------------------------------------------------------
 
 
-def test_records_come_oldest_first_by_start_then_roll_id(tmp_path):
+def test_records_come_oldest_first_by_start_then_by_the_order_they_started_in(tmp_path):
+    """b and a start within one second (a killed roll and its rerun): b began first, whatever the ids say."""
     begin(tmp_path, "c", at=EPOCH + 60)
     begin(tmp_path, "b", at=EPOCH)
     begin(tmp_path, "a", at=EPOCH)
     begin(tmp_path, "d", at=EPOCH - 3600)
 
-    assert [record.roll_id for record in history.records(tmp_path, FLEET)] == ["d", "a", "b", "c"]
+    assert [record.roll_id for record in history.records(tmp_path, FLEET)] == ["d", "b", "a", "c"]
+    assert [record.sequence for record in history.records(tmp_path, FLEET)] == [4, 2, 3, 1]
 
 
 def test_records_of_every_fleet_or_of_one(tmp_path):
