@@ -194,8 +194,9 @@ def gather(fleet_specs, work):
 
 def status(opts, fleet=None):
     """Per fleet: desired and running versions, servers, images and the lock."""
+    chosen = chosen_fleets(opts, fleet)  # the arguments first: a wrong fleet is named before any set-up
     ctx = context(opts)
-    return {"result": True, "fleets": {f.name: fleetops.status(ctx, f, ctx.folder) for f in chosen_fleets(opts, fleet)}}
+    return {"result": True, "fleets": {f.name: fleetops.status(ctx, f, ctx.folder) for f in chosen}}
 
 
 def history(opts, fleet=None, roll_id=None, picture=None):
