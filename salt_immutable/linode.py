@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.linode.com/v4"
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BUSY_REASON = "Linode busy."
+# Linode's largest page: a fleet of up to 500 Linodes is listed with one request.
+MAX_PAGE_SIZE = 500
 ROOT_FILESYSTEMS = ("ext4", "ext3")
 # RFC 1918 (Linode's private addresses are 192.168.128.0/17) and loopback, which the local emulator
 # gives its machines as their private address.
@@ -184,7 +186,7 @@ class LinodeProvider:
         backoff=1.0,
         max_backoff=30.0,
         poll_interval=5.0,
-        page_size=None,
+        page_size=MAX_PAGE_SIZE,
         budget=None,
         sleep=time.sleep,
         clock=time.monotonic,

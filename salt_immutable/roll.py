@@ -37,6 +37,7 @@ SVC_IN, SVC_DRAIN, QUARANTINE = "svc:in", "svc:drain", "quarantine"
 GEN_PREFIX, ROLL_PREFIX, VERSION_PREFIX = "gen:", "roll:", "version:"
 SERVER_ROLE = "server"
 UNKNOWN = "unknown"  # the version of a fleet Linode that carries no version tag
+DELETING = "deleting"
 SETTLE_PAUSE = 2.0  # seconds between two observations while the fleet settles
 STATE_TIMEOUT = 1800
 # The managed NodeBalancer config's health check (Linode's minimum interval is 2 s).
@@ -68,8 +69,10 @@ def service_state(tags):
 
 
 def is_server(linode):
-    """Fleet Linodes that are servers: not bake builders or candidates, not quarantined ones."""
-    return QUARANTINE not in linode.tags and not any(tag.startswith(ROLE_TAG_PREFIX) for tag in linode.tags)
+    """Fleet Linodes that are servers: not bake builders or candidates, not quarantined ones, and not one
+    being deleted (its delete was sent: planning its drain again would only send it again)."""
+    return (QUARANTINE not in linode.tags and linode.status != DELETING
+            and not any(tag.startswith(ROLE_TAG_PREFIX) for tag in linode.tags))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class FakeCloud:
     def __init__(self, clock):
         self.clock, self.servers, self.nodes, self.log, self.next_id = clock, {}, {}, [], 100
         self.boot_fails, self.outside_firewall, self.firewall_devices, self.firewall = set(), set(), set(), None
+        self.slow_deletes = False
 
     def deadline(self, seconds):
         return Deadline(seconds, self.clock)
@@ -93,7 +94,11 @@ class FakeCloud:
         del self.nodes[label]
 
     def delete_instance(self, linode_id):
-        self.log.append(("delete", self.servers.pop(linode_id).label))
+        self.log.append(("delete", self.servers[linode_id].label))
+        if self.slow_deletes:  # listed as deleting for a while, as the API does
+            self.servers[linode_id] = replace(self.servers[linode_id], status="deleting")
+        else:
+            del self.servers[linode_id]
 
     def shutdown(self, linode_id):
         self.log.append(("shutdown", self.servers[linode_id].label))
@@ -181,6 +186,18 @@ def test_a_roll_replaces_every_server_adding_before_it_takes_away(app_port):
         ("delete", "web-g1-1"), ("delete key", "web-g1-1"),
     ]
     assert "[web→2] web-g2-1: nodebalancer passed (0.0 s)" in lines
+
+
+def test_a_linode_still_being_deleted_is_gone_for_the_roll_and_never_drained_twice(app_port):
+    cloud, salt, job, _ = world(app_port)
+    cloud.slow_deletes = True
+    old_fleet(cloud, salt)
+    roll.Roll(job).converge()
+    deletes = [label for kind, label, *_ in cloud.log if kind == "delete"]
+    assert deletes == ["web-g1-1", "web-g1-2", "web-g1-3"]
+    assert [entry for entry in cloud.log if entry[0] == "drain node"] == [("drain node", f"web-g1-{n}")
+                                                                         for n in (1, 2, 3)]
+    assert len(job.batches) == 6
 
 
 def test_a_failed_gate_removes_the_server_and_its_key_and_stops(app_port):

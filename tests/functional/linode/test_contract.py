@@ -164,7 +164,9 @@ def test_list_a_fleet_by_its_tags(provider):
     assert provider.list_fleet("nothing") == []
 
 
-def test_list_a_fleet_of_250_over_several_pages(provider, emulator, control):
+def test_list_a_fleet_of_250_over_pages_of_100_or_in_one_page_of_500(make_provider, emulator, control):
+    """Pages of 100 when asked for; the adapter by default asks for pages of 500: one request."""
+    provider = make_provider(page_size=100)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {EMULATOR_TOKEN}"
     for n in range(250):
@@ -184,6 +186,9 @@ def test_list_a_fleet_of_250_over_several_pages(provider, emulator, control):
     assert {s.label for s in fleet} == {f"big-g1-{n}" for n in range(250)}
     assert all(isinstance(s, ObservedServer) for s in fleet)
     assert control.stats()["GET /linode/instances"] == 3  # pages of 100, 100 and 50
+    control.clear_requests()
+    assert len(make_provider().list_fleet("big")) == 250
+    assert control.stats()["GET /linode/instances"] == 1, "the adapter asks for pages of 500"
 
 
 def test_find_instance_by_label(provider):
