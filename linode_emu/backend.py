@@ -3,7 +3,8 @@
 Every public method is a verb of the API (``create_instance``, ``boot_instance``, ...): it runs under
 the one lock, first lets pending jobs progress (``_advance``), checks the request against the
 domain rules (raising ``EmuApiError``), changes the state, and returns Linode's JSON view of the
-result. Mutations are saved to the state store before the verb returns.
+result. Mutations are saved to the state store before the verb returns, or, once the serving emulator calls
+:meth:`Backend.save_in_background`, by a writer thread within ``delays.real("state_save")`` seconds.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from linode_emu.models import (
 )
 from linode_emu.nodebalancers import NodeBalancerFamily
 from linode_emu.power import PowerFamily
-from linode_emu.store import StateStore
+from linode_emu.store import StateStore, StateWriter
 from linode_emu.transitions import SystemClock, TransitionPolicy
 from linode_emu.verbs import reads as _reads
 from linode_emu.verbs import writes as _writes
@@ -92,7 +93,7 @@ class Backend(
         driver: MachineDriver | None = None,
     ):
         self._lock = threading.RLock()
-        self._store = store
+        self._writer = StateWriter(store, self._lock, self._changed_state) if store else None
         self._clock = clock or SystemClock()
         self.policy = policy or TransitionPolicy()
         self._driver = driver or MachineDriver()
@@ -164,9 +165,26 @@ class Backend(
         self._restore_firewalls(state)
 
     def _save_if_dirty(self) -> None:
-        if self._dirty and self._store:
-            self._store.save(self._to_state())
+        if self._dirty and self._writer:
+            self._writer.changed()
+
+    def _changed_state(self) -> str | None:
+        """The encoded state if it changed since the last save (under the lock), else None."""
+        if not self._dirty:
+            return None
         self._dirty = False
+        return StateStore.encode(self._to_state())
+
+    def save_in_background(self) -> None:
+        """Save changes from a writer thread, at most every ``delays.real("state_save")`` seconds, instead of
+        before each verb returns: a serving emulator's requests do not wait for the disk."""
+        if self._writer:
+            self._writer.start()
+
+    def stop_saving_in_background(self) -> None:
+        """Save what changed since the writer thread's last save and end it; changes are saved at once again."""
+        if self._writer:
+            self._writer.stop()
 
     def _next_id(self, kind: str) -> int:
         value = self._counters[kind]

@@ -53,6 +53,8 @@ REAL_SECONDS = {
     "machine_stop": 15.0,  # the driver waits this long for a machine to stop before killing it
     "thread_join": 5.0,  # a stopping NodeBalancer proxy waits this long for each of its threads
     "node_connect": 2.0,  # a NodeBalancer proxy gives up connecting to a node after this long
+    # The serving emulator saves its state at most this often: a killed emulator loses at most this much.
+    "state_save": 0.2,
 }
 
 

@@ -18,8 +18,23 @@ def api_time(epoch: float) -> str:
 
 
 def entity_ref(kind: str, entity_id, label: str | None, url: str) -> dict:
-    """An event's ``entity`` / ``secondary_entity`` object."""
+    """An event's ``entity`` / ``secondary_entity`` object, with the object's own id (see :func:`wire_ref`)."""
     return {"id": entity_id, "label": label, "type": kind, "url": "/v4" + url}
+
+
+def wire_ref(ref: dict | None) -> dict | None:
+    """An event's entity as the API sends it: a private image is named by its number, an integer (recorded
+    real ``disk_imagize`` events: ``{"id": 30000001, "type": "image", "url": "/v4/images/private/30000001"}``);
+    every other object keeps its id (integers; a public image's ``linode/debian12``, the spec's example)."""
+    if ref is None:
+        return None
+    image_number = _private_image_number(ref["id"]) if ref["type"] == "image" else None
+    return {**ref, "id": ref["id"] if image_number is None else image_number}
+
+
+def _private_image_number(image_id) -> int | None:
+    prefix, _, number = str(image_id).partition("/")
+    return int(number) if prefix == "private" and number.isdigit() else None
 
 
 @dataclass
@@ -425,7 +440,8 @@ class Job:
 
 @dataclass
 class Event:
-    """An account event; ``job`` is set while it is scheduled or started."""
+    """An account event; ``job`` is set while it is scheduled or started. ``message`` is a string, empty when
+    there is nothing to add (linode_api4's ``EventError`` reads an empty message as none)."""
 
     id: int
     action: str
@@ -434,14 +450,15 @@ class Event:
     status: str
     created: str
     percent_complete: int | None = None
-    message: str | None = None
+    message: str = ""
     duration: float = 0.0
     job: Job | None = None
 
     @classmethod
     def from_state(cls, state: dict) -> Event:
         job = state.get("job")
-        return cls(**{**state, "job": Job(**job) if job else None})
+        # States saved before messages were always strings hold null for "no message".
+        return cls(**{**state, "message": state.get("message") or "", "job": Job(**job) if job else None})
 
     def concerns(self, kind: str, ids) -> bool:
         """True when this event's entity or secondary entity is one of these objects."""
@@ -455,11 +472,8 @@ class Event:
             "id": self.id,
             "action": self.action,
             "created": self.created,
-            "entity": dict(self.entity),
-            # The API types a secondary entity's id as a string (it is often an image id).
-            "secondary_entity": {**self.secondary_entity, "id": str(self.secondary_entity["id"])}
-            if self.secondary_entity
-            else None,
+            "entity": wire_ref(self.entity),
+            "secondary_entity": wire_ref(self.secondary_entity),
             "status": self.status,
             "percent_complete": self.percent_complete,
             "message": self.message,

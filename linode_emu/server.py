@@ -324,6 +324,7 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         self._stopping.clear()
         self._httpd = _HTTPServer(self._address, self._app)
+        self.backend.save_in_background()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": delays.real("http_poll")},
@@ -369,6 +370,7 @@ class EmulatorServer:
             self._ticker = None
         self.balancers.close()
         self.backend.close_machines()
+        self.backend.stop_saving_in_background()
         self._httpd = None
 
     def __enter__(self) -> EmulatorServer:

@@ -66,7 +66,7 @@ FRAGMENTS: dict[str, tuple[str, str]] = {
 
 # Where the spec's schema contradicts its own prose (the quoted description), applied after
 # resolution: (note label, paths, changes). A path is the kind, then property names; "[]" steps into
-# array items.
+# array items. Changes: ``nullable``, ``optional``, ``types`` (JSON types admitted beside the spec's).
 _SLOTS = ("sda", "sdb", "sdc", "sdd", "sde", "sdf", "sdg", "sdh")
 ERRATA: list[tuple[str, list[tuple[str, ...]], dict]] = [
     (
@@ -90,6 +90,13 @@ ERRATA: list[tuple[str, list[tuple[str, ...]], dict]] = [
         "limited to, `linode_boot`, `linode_reboot`, `linode_create`, and `linode_clone`' (none: null)",
         [("Event", "secondary_entity")],
         {"nullable": True},
+    ),
+    (
+        "Event.secondary_entity.id integer or string: 'The ID of the object that is the secondary entity' - an "
+        "object's id is an integer (recorded real disk_imagize: {\"id\": 30000001, \"type\": \"image\"}), a "
+        "public image's a string (the spec's example 'linode/debian9')",
+        [("Event", "secondary_entity", "id")],
+        {"types": ["integer", "string"]},
     ),
     (
         "Linode.backups.last_successful nullable: \"'null' if there was no previous backup.\"",
@@ -332,6 +339,7 @@ def derive(doc: dict, spec_path: str) -> dict:
     for _, paths, changes in ERRATA:
         for path in paths:
             node = _node(out, path)
+            node["type"] = [*node["type"], *(t for t in changes.get("types", ()) if t not in node["type"])]
             if changes.get("nullable") and "null" not in node["type"]:
                 node["type"].append("null")
             if changes.get("optional"):

@@ -1,4 +1,5 @@
-"""``python -m linode_emu`` as a process: prints its URL, serves, stops on SIGTERM."""
+"""``python -m linode_emu`` as a process: prints its URL, serves, stops on SIGTERM having saved everything;
+killed, it leaves a whole state file short of at most its last save interval."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
+from linode_emu import delays
 from linode_emu.server import UnsafeListenError, check_listen_host
 
 PYTHON = sys.executable
+# Real seconds a save may take beyond its interval on a busy test machine.
+SAVE_MARGIN = 2.0
 
 
 def start(*args: str, env=None) -> subprocess.Popen:
@@ -35,9 +40,11 @@ def stop(process: subprocess.Popen) -> None:
     process.stderr.close()
 
 
-def serve(state_dir):
-    """Start the emulator on ``state_dir``; its URL once it listens."""
-    process = start("--state-dir", str(state_dir), "--token", "cli-token", "--time-scale", "0.01", "--no-rate-limits")
+def serve(state_dir, *args: str):
+    """Start the emulator on ``state_dir`` (more options in ``args``); its URL once it listens."""
+    process = start(
+        "--state-dir", str(state_dir), "--token", "cli-token", "--time-scale", "0.01", "--no-rate-limits", *args
+    )
     line = process.stdout.readline().strip()
     assert line.startswith("linode_emu listening on http://127.0.0.1:"), line + process.stderr.read()
     return process, line.removeprefix("linode_emu listening on ")
@@ -139,3 +146,48 @@ def test_help_tells_how_the_token_and_hidden_paths_work():
     flat = " ".join(text.split())
     assert "with namespace machines, a random one printed once on stderr as 'linode_emu token: ...'" in flat
     assert "--hide PATH" in flat and "--allow-remote" in flat
+
+
+def create_linodes(url: str, count: int, prefix: str) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer cli-token"
+    body = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": "Cli-pass-123!"}
+    for n in range(count):
+        response = session.post(url + "/v4/linode/instances", json={**body, "label": f"{prefix}-{n}"}, timeout=10)
+        response.raise_for_status()
+    session.close()
+
+
+def saved_labels(state_dir) -> list[str]:
+    return [instance["label"] for instance in json.loads((state_dir / "state.json").read_text())["instances"]]
+
+
+def test_sigterm_right_after_a_burst_saves_every_change(tmp_path):
+    process, url = serve(tmp_path, "--machines", "none")
+    try:
+        create_linodes(url, 30, "term")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        stop(process)
+    assert saved_labels(tmp_path) == [f"term-{n}" for n in range(30)]
+
+
+def test_sigkill_loses_at_most_the_last_save_interval_and_leaves_whole_json(tmp_path):
+    process, url = serve(tmp_path, "--machines", "none")
+    try:
+        create_linodes(url, 30, "kill")
+        time.sleep(delays.real("state_save") + SAVE_MARGIN)
+        create_linodes(url, 5, "late")  # killed before or while these are saved
+        process.kill()
+        process.wait()
+    finally:
+        stop(process)
+    labels = saved_labels(tmp_path)
+    assert labels[:30] == [f"kill-{n}" for n in range(30)]
+    assert labels[30:] == [f"late-{n}" for n in range(len(labels) - 30)]
+    restarted, _ = serve(tmp_path, "--machines", "none")
+    try:
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["state.json"]
+    finally:
+        stop(restarted)

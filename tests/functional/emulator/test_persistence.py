@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 
 import requests
 
+from linode_emu import delays
+from linode_emu.store import StateStore
 from linode_emu.transitions import NOMINAL_SECONDS
 from tests.support.emulator import EMULATOR_TOKEN
 from tests.support.emulator_helpers import ROOT_PASS, ManualClock
 
 AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
+# Real seconds a save may take beyond its interval on a busy test machine.
+SAVE_MARGIN = 2.0
 LINODE = {"region": "us-east", "type": "g6-nanode-1", "image": "linode/debian12", "root_pass": ROOT_PASS}
 
 
@@ -65,10 +70,29 @@ def test_a_capture_in_progress_is_still_creating_after_a_restart_and_ends_availa
         "disk_imagize", "finished", linode["id"], NOMINAL_SECONDS["disk_imagize"])
 
 
-def test_the_state_file_is_always_whole_json(emulator, tmp_path):
+def saved_instances(state_file) -> int:
+    """How many Linodes the state file holds (none before the first save); it parses as a whole at every read."""
+    return len(json.loads(state_file.read_text())["instances"]) if state_file.exists() else 0
+
+
+def test_the_state_file_is_always_whole_json_and_catches_up_within_the_save_interval(emulator, tmp_path):
     state_file = tmp_path / "emulator" / "state.json"
     for n in range(5):
         call(emulator, "POST", "/linode/instances", {**LINODE, "label": f"web-{n}"})
-        saved = json.loads(state_file.read_text())
-        assert len(saved["instances"]) == n + 1
+        deadline = time.monotonic() + delays.real("state_save") + SAVE_MARGIN
+        while saved_instances(state_file) < n + 1:
+            assert time.monotonic() < deadline, f"web-{n} was not saved within the save interval"
+            time.sleep(0.01)
     assert sorted(path.name for path in state_file.parent.iterdir()) == ["state.json"]
+
+
+def test_a_burst_of_changes_costs_few_saves_and_a_stop_saves_the_last_ones(emulator_factory, tmp_path, monkeypatch):
+    writes = []
+    real_write = StateStore.write
+    monkeypatch.setattr(StateStore, "write", lambda store, text: (writes.append(text), real_write(store, text)))
+    server = emulator_factory(state_dir=tmp_path / "state")
+    for n in range(20):
+        call(server, "POST", "/tags", {"label": f"burst-{n:02}"})
+    server.stop()
+    assert len(writes) < 20
+    assert json.loads((tmp_path / "state" / "state.json").read_text())["tags"] == [f"burst-{n:02}" for n in range(20)]

@@ -155,6 +155,12 @@ def test_capture_an_image_and_boot_from_it(linode_client, emulator_control):
     assert [region.region for region in loaded.regions] == ["us-east"]
     clone = create(linode_client, label="web-2", image=image.id)
     wait_status(clone, "running")
+    number = int(image.id.removeprefix("private/"))
+    (imagize,) = [event for event in linode_client.account.events() if event.action == "disk_imagize"]
+    assert (imagize.entity.id, imagize.entity.type, imagize.message) == (instance.id, "linode", "")
+    secondary = imagize.secondary_entity
+    assert (secondary.id, secondary.type, secondary.label) == (number, "image", "web-v1")
+    assert secondary.url == f"/v4/images/private/{number}"
     assert loaded.delete() is True
     assert api_error(linode_client.load, Image, image.id).status == 404
 

@@ -369,6 +369,36 @@ def test_events_are_newest_first_with_linode_shapes(quick):
     assert API_DATE.match(event["created"])
 
 
+def test_event_entities_carry_integer_ids_an_image_its_number_and_messages_are_strings(quick):
+    linode = create_linode(quick, booted=False)
+    quick.get_instance(linode["id"])
+    image = quick.create_image(disk_id=quick.list_disks(linode["id"])[0]["id"], label="web-v1")
+    quick.update_image(image["id"], {"label": "web-v1b"})
+    number = int(image["id"].removeprefix("private/"))
+    rebuilt_from_image = quick.rebuild_instance(linode["id"], image=image["id"], root_pass=ROOT_PASS)
+    assert rebuilt_from_image["id"] == linode["id"]
+    image_refs = [
+        ref
+        for event in quick.list_events()
+        for ref in (event["entity"], event["secondary_entity"])
+        if ref and ref["type"] == "image" and ref["id"] != "linode/debian12"
+    ]
+    assert {(ref["id"], ref["url"]) for ref in image_refs} == {(number, f"/v4/images/private/{number}")}
+    assert len(image_refs) == 3  # disk_imagize, image_update, linode_rebuild
+    events = quick.list_events()
+    assert all(isinstance(event["message"], str) for event in events)
+    assert all(isinstance(event["entity"]["id"], int) for event in events)
+
+
+def test_an_event_saved_with_a_null_message_comes_back_with_an_empty_one(tmp_path, clock):
+    store = StateStore(tmp_path / "state")
+    create_linode(Backend(store, clock=clock))
+    state = store.load()
+    state["events"] = [{**event, "message": None} for event in state["events"]]
+    store.save(state)
+    assert {event["message"] for event in Backend(store, clock=clock).list_events()} == {""}
+
+
 # ---------------------------------------------------------------- persistence
 
 

@@ -36,7 +36,7 @@ def test_a_disk_resize_ends_with_the_new_size_and_an_event(offline, clock):
     assert (event["status"], event["entity"]["id"], event["secondary_entity"]["id"]) == (
         "finished",
         linode_id,
-        str(root["id"]),
+        root["id"],
     )
 
 
@@ -142,7 +142,7 @@ def test_a_config_with_volumes_attaches_them(backend, clock):
     config = backend.create_config(linode["id"], label="many", devices=devices)
     assert config["devices"]["sdk"] == {"disk_id": None, "volume_id": volumes[-1]["id"]}
     assert {volume["linode_id"] for volume in backend.list_volumes()} == {linode["id"]}
-    assert events_of(backend, "linode_config_create")[-1]["secondary_entity"]["id"] == str(config["id"])
+    assert events_of(backend, "linode_config_create")[-1]["secondary_entity"]["id"] == config["id"]
 
 
 def test_config_checks_name_every_bad_field(backend):

@@ -284,7 +284,7 @@ def test_devices_of_a_linode_and_a_nodebalancer(backend):
     (removed,) = events_of(backend, "firewall_device_remove")
     assert [event["secondary_entity"]["type"] for event in added] == ["linode", "nodebalancer"]
     assert removed["entity"]["id"] == firewall["id"]
-    assert removed["secondary_entity"] == {**device["entity"], "id": str(linode["id"])}
+    assert removed["secondary_entity"] == device["entity"]
     assert all(isinstance(event["message"], str) for event in [*added, removed])
 
 
@@ -403,7 +403,7 @@ def test_a_linode_created_with_firewall_id_is_a_device_from_the_start(backend):
     (device,) = backend.list_firewall_devices(firewall["id"])
     assert device["entity"]["id"] == linode["id"]
     (added,) = events_of(backend, "firewall_device_add")
-    assert (added["entity"]["type"], added["secondary_entity"]["id"]) == ("firewall", str(linode["id"]))
+    assert (added["entity"]["type"], added["secondary_entity"]["id"]) == ("firewall", linode["id"])
     # The assignment is recorded right after the create.
     assert [e["action"] for e in reversed(backend.list_events())][-2:] == ["linode_create", "firewall_device_add"]
 

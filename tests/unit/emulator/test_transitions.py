@@ -167,7 +167,15 @@ def test_capture_goes_creating_to_available(backend, clock):
     )
     assert image["capabilities"] == ["cloud-init"]
     (imagize,) = events_of(backend, "disk_imagize")
-    assert (imagize["entity"]["id"], imagize["secondary_entity"]["id"]) == (linode["id"], image["id"])
+    assert imagize["entity"]["id"] == linode["id"]
+    # As recorded from the real API: the image's number, an integer, and its private/ url.
+    number = int(image["id"].removeprefix("private/"))
+    assert imagize["secondary_entity"] == {
+        "id": number,
+        "label": image["label"],
+        "type": "image",
+        "url": f"/v4/images/private/{number}",
+    }
 
     clock.advance(NOMINAL_SECONDS["disk_imagize"] / 2)
     assert backend.get_image(image["id"])["status"] == "creating"
