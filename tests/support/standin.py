@@ -14,6 +14,8 @@ For benchmarks and the reliability suite; tests of Salt itself use the lab.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -34,17 +36,20 @@ class StandInSalt:
         self.provider, self.key_file = provider, Path(key_file) if key_file else None
         self.never_connect = set(never_connect)
         self.fired, self.calls = [], []
+        self._guard = threading.Lock()  # a batch's actions accept and delete keys from concurrent threads
         self._keys = set(json.loads(self.key_file.read_text())) if self.key_file and self.key_file.exists() else set()
 
     def accept_new_key(self, minion_id):
-        self._save(self._keys | {minion_id})
+        with self._guard:
+            self._save(self._keys | {minion_id})
         return {"pub": f"PUB {minion_id}", "priv": f"PRIV {minion_id}"}
 
     def key_ids(self):
         return sorted(self._keys)
 
     def delete_key(self, minion_id):
-        self._save(self._keys - {minion_id})
+        with self._guard:
+            self._save(self._keys - {minion_id})
 
     def wait_for_minion(self, minion_id, deadline):
         """At once; for a minion of ``never_connect``, the whole deadline, then the master's error."""
@@ -77,26 +82,45 @@ class StandInSalt:
 
     def _save(self, keys):
         self._keys = set(keys)
-        if self.key_file is not None:
-            self.key_file.write_text(json.dumps(sorted(self._keys)))
+        if self.key_file is not None:  # replaced whole: a process killed meanwhile leaves the old or the new keys
+            temporary = self.key_file.with_name(self.key_file.name + ".tmp")
+            temporary.write_text(json.dumps(sorted(self._keys)))
+            os.replace(temporary, self.key_file)
 
 
 def proven_image(provider, fleet, version):
     """The proven image of ``fleet`` (a FleetSpec) at ``version``, made when missing: a Linode's disk
-    captured with a provenance, then tagged ``proven`` (what a bake ends with, minus Salt)."""
+    captured with a provenance, then tagged ``proven`` (what a bake ends with, minus Salt).
+
+    Like a bake it resumes: an unproven image (a run killed while capturing) is awaited and proven, and
+    the source Linode is deleted however the capture ends (a leftover one too).
+    """
     label, tags = names.image_label(fleet.name, version), bake.image_tags(fleet.name, version)
     image = provider.find_image(label, tags)
     if image is not None and bake.PROVEN_TAG in image.tags:
         return image
-    source = provider.create_instance(f"{fleet.name}-{version}-src", fleet.linode.region, fleet.linode.type,
-                                      fleet.linode.base_image, tags=(*tags, "standin-source"), booted=False)
+    source_label = f"{fleet.name}-{version}-src"
+    try:
+        if image is None:
+            image = capture_source(provider, fleet, version, source_label, label, tags)
+        image = provider.wait_for_image(image.id, provider.deadline(IMAGE_TIMEOUT))
+    finally:
+        source = provider.find_instance(source_label)
+        if source is not None:
+            provider.delete_instance(source.id)
+    return provider.set_image_tags(image.id, (*image.tags, bake.PROVEN_TAG))
+
+
+def capture_source(provider, fleet, version, source_label, label, tags):
+    """Start capturing image ``label`` from the disk of a new (or a leftover) Linode ``source_label``, tagged
+    with a bake role so that no roll counts it as a server."""
+    source = provider.create_instance(source_label, fleet.linode.region, fleet.linode.type,
+                                      fleet.linode.base_image, tags=(*tags, f"{bake.ROLE_TAG_PREFIX}source"),
+                                      booted=False)
     provider.wait_for_status(source.id, "offline", provider.deadline(IMAGE_TIMEOUT))
     provenance = {"fleet": fleet.name, "version": version, "bake_states": list(fleet.bake.states)}
-    image = provider.capture_image(provider.root_disk(source.id).id, label, description=json.dumps(provenance),
-                                   tags=tags)
-    image = provider.wait_for_image(image.id, provider.deadline(IMAGE_TIMEOUT))
-    provider.delete_instance(source.id)
-    return provider.set_image_tags(image.id, (*image.tags, bake.PROVEN_TAG))
+    return provider.capture_image(provider.root_disk(source.id).id, label, description=json.dumps(provenance),
+                                  tags=tags)
 
 
 def context(provider, salt, folder, progress=None):

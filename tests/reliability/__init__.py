@@ -1,0 +1,1 @@
+"""The reliability suite: faults, crash points, bad input, security (see README.md)."""
