@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow lint demo clean peer-test
+.PHONY: test test-slow lint demo clean peer-test bench
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test-slow: $(STAMP)
 # regions, errors) against the emulator; tools/peer_test_deselect.txt lists what is out of scope.
 peer-test: $(STAMP)
 	$(PY) tools/peer_test.py
+
+# Benchmarks (not part of make test): writes bench/results/latest.json and latest.md; the bake figure
+# waits for /tmp/si-integration.lock (see bench/README.md).
+bench: $(STAMP)
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .demo-lab
