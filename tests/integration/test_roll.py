@@ -35,6 +35,8 @@ APPROVAL_SECRET = secrets.token_hex(16)
 PLAIN_ROLLOUT = {"max_surge": 1, "max_unavailable": 0}
 # For the tests about what a roll ends with (not how it batches): every new server at once, in one batch.
 WIDE_ROLLOUT = {"max_surge": 3, "max_unavailable": 0}
+# Clients sending through the NodeBalancer during the roll under load: together at least 20 requests/s.
+LOAD_CLIENTS = 2
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +172,10 @@ def test_version_bump_under_load_waits_at_its_checkpoint_for_the_webhook_approva
         roll_lab, tmp_path):
     roll_lab.set_web(version="1.1.0", rollout={**PLAIN_ROLLOUT, "checkpoints": [1], "checkpoint_timeout": 300})
     old = {s.label for s in roll_lab.servers()}
-    load = LoadGenerator(roll_lab.front_url())
-    load.start()
+    loads = [LoadGenerator(roll_lab.front_url()) for _ in range(LOAD_CLIENTS)]
+    started = time.monotonic()
+    for load in loads:
+        load.start()
     first = roll_lab.start_verb("roll", f"fleet={FLEET}", "--out=json")
     try:
         deadline = time.monotonic() + 60
@@ -188,7 +192,9 @@ def test_version_bump_under_load_waits_at_its_checkpoint_for_the_webhook_approva
         roll_lab.send_event("salt/netapi/hook/immutable/approve", approval)
         output, _ = first.communicate(timeout=ROLL_TIMEOUT)
     finally:
-        load.finish()
+        for load in loads:
+            load.finish()
+        loaded = time.monotonic() - started
         if first.poll() is None:
             first.kill()
     assert first.returncode == 0, output[-6000:]
@@ -198,8 +204,11 @@ def test_version_bump_under_load_waits_at_its_checkpoint_for_the_webhook_approva
     who = " ".join(part for part in (holder["purpose"], holder.get("roll_id")) if part)
     assert f"{who} (lock id {holder['lock_id']}) of pid {holder['pid']} on host {holder['host']}" in comment, comment
     assert waited >= 3
-    assert load.failed == [], f"{len(load.failed)} failed requests of {load.ok + len(load.failed)}: {load.failed[:5]}"
-    assert load.ok > 50 and load.releases == {"1.0.0", "1.1.0"}, "traffic never moved to the new servers"
+    failed, ok = [f for load in loads for f in load.failed], sum(load.ok for load in loads)
+    assert failed == [], f"{len(failed)} failed requests of {ok + len(failed)}: {failed[:5]}"
+    assert (ok + len(failed)) / loaded >= 20, f"only {ok + len(failed)} requests in {loaded:.0f} s: not a load"
+    releases = set().union(*(load.releases for load in loads))
+    assert releases == {"1.0.0", "1.1.0"}, "traffic never moved to the new servers"
     assert_fleet_runs(roll_lab, "1.1.0")
     assert not old & {s.label for s in roll_lab.servers()}, "an old server is still there"
     assert asked["text"] == (f"roll {roll_id} of web waits for approval after batch 1 (up to 300 s): "
