@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.linode.com/v4"
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BUSY_REASON = "Linode busy."
+# Seconds a deleted Linode may stay listed before its delete counts as failed.
+DELETE_TIMEOUT = 300
 # Linode's largest page: a fleet of up to 500 Linodes is listed with one request.
 MAX_PAGE_SIZE = 500
 ROOT_FILESYSTEMS = ("ext4", "ext3")
@@ -346,9 +348,21 @@ class LinodeProvider:
 
         self._call(operation, instance_id, request, recover=done)
 
-    def delete_instance(self, instance_id):
-        """Delete Linode ``instance_id``; one that is already gone counts as deleted."""
+    def delete_instance(self, instance_id, timeout=DELETE_TIMEOUT):
+        """Delete Linode ``instance_id`` and wait until the API no longer has it (a deleted Linode stays
+        listed, ``deleting``, for a few seconds); one that is already gone counts as deleted.
+
+        Raises :class:`~salt_immutable.errors.ProviderTimeout` when it is still there after ``timeout`` s.
+        """
         self._delete("delete instance", instance_id, api.Instance(self._client, instance_id))
+        deadline = self.deadline(timeout)
+        while True:
+            try:
+                server = self.get_instance(instance_id)
+            except errors.NotFound:
+                return
+            deadline.check("wait for delete", server.label, f"still {server.status}")
+            self._sleep(deadline.pause(self.poll_interval))
 
     def wait_for_status(self, instance_id, wanted, deadline, moving=False):
         """Poll Linode ``instance_id`` with fresh reads until its status is ``wanted``; return it.

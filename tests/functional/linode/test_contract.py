@@ -311,16 +311,25 @@ def test_polls_read_fresh_status(provider, control):
     assert seen[0] != "running" and seen[-1] == "running"
 
 
-def test_delete_is_idempotent(provider):
+def test_delete_returns_once_the_linode_is_gone_and_is_idempotent(provider, control):
     server = provider.create_instance("web-g1-1", **PLACE, tags=WEB)
+    control.set_transitions(time_scale=0.1)  # the delete lasts 0.2 s: it is seen deleting first
 
-    provider.delete_instance(server.id)
     provider.delete_instance(server.id)
 
     with pytest.raises(errors.NotFound):
-        for _ in range(100):  # deleting takes a moment in the emulator
-            provider.get_instance(server.id)
-            time.sleep(0.01)
+        provider.get_instance(server.id)
+    assert control.stats()["GET /linode/instances/{id}"] >= 2, "it waited through deleting"
+    provider.delete_instance(server.id)
+
+
+def test_a_linode_that_is_never_gone_fails_its_delete_at_the_deadline(make_provider, control):
+    provider = make_provider()
+    server = provider.create_instance("web-g1-1", **PLACE, tags=WEB)
+    control.set_transitions(time_scale=100.0)  # the delete lasts 200 s
+
+    with pytest.raises(errors.ProviderTimeout, match=r"wait for delete web-g1-1 failed: still deleting after 0.2 s"):
+        provider.delete_instance(server.id, timeout=0.2)
 
 
 def test_root_disk_is_the_ext4_disk_not_the_swap(provider):
