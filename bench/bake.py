@@ -63,7 +63,8 @@ def timed_salt_run(argv):
     reader = threading.Thread(target=lambda: lines.extend(
         (round(time.monotonic() - started, 3), line.rstrip("\n")) for line in process.stderr))
     reader.start()
-    stdout, _ = process.communicate(timeout=BAKE_TIMEOUT)
+    stdout = process.stdout.read()  # not communicate(): it would read stderr too, racing the reader for lines
+    process.wait(timeout=BAKE_TIMEOUT)
     reader.join()
     wall = time.monotonic() - started
     if process.returncode != 0:
