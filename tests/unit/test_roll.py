@@ -94,6 +94,7 @@ class FakeCloud:
         del self.nodes[label]
 
     def delete_instance(self, linode_id):
+        assert self.servers[linode_id].status != "deleting", f"{self.servers[linode_id].label} deleted twice"
         self.log.append(("delete", self.servers[linode_id].label))
         if self.slow_deletes:  # listed as deleting for a while, as the API does
             self.servers[linode_id] = replace(self.servers[linode_id], status="deleting")
